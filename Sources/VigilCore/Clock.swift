@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+
+/// Wall-clock time as the service sees it. Every timer, lease and backoff goes through one of
+/// these, so tests can drive a 72-hour flow in milliseconds with `ManualClock`.
+public protocol VigilClock: Sendable {
+    func now() -> Date
+    /// Suspends until `deadline` (as this clock measures it) or until the task is cancelled.
+    func sleep(until deadline: Date) async throws
+}
+
+/// The real clock: `Date()` for instants, `Task.sleep` for waiting.
+public struct SystemClock: VigilClock {
+    public init() {}
+    public func now() -> Date { Date() }
+    public func sleep(until deadline: Date) async throws {
+        // Re-check after waking: the wall clock may have been adjusted while we slept.
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { return }
+            try await Task.sleep(for: .milliseconds(Int64((remaining * 1000).rounded(.up))))
+        }
+    }
+}
+
+/// A clock that only moves when told to. Sleepers wake when `advance` passes their deadline.
+public final class ManualClock: VigilClock {
+    private struct Sleeper {
+        let deadline: Date
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    private struct State {
+        var now: Date
+        var sleepers: [UInt64: Sleeper] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    public init(now: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        state = Mutex(State(now: now))
+    }
+
+    public func now() -> Date { state.withLock { $0.now } }
+
+    /// Number of tasks currently suspended in `sleep(until:)`.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    public func advance(by interval: TimeInterval) {
+        advance(to: now().addingTimeInterval(interval))
+    }
+
+    public func advance(to date: Date) {
+        let due: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            if date > state.now { state.now = date }
+            let ready = state.sleepers.filter { $0.value.deadline <= state.now }
+            for id in ready.keys { state.sleepers[id] = nil }
+            return ready.values.map(\.continuation)
+        }
+        for continuation in due { continuation.resume() }
+    }
+
+    public func sleep(until deadline: Date) async throws {
+        let id: UInt64 = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow: Bool = state.withLock { state in
+                    if deadline <= state.now || Task.isCancelled { return true }
+                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+        try Task.checkCancellation()
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970, the unit timestamps are stored in.
+    public var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    public init(millisecondsSince1970 ms: Int64) {
+        self.init(timeIntervalSince1970: TimeInterval(ms) / 1000)
+    }
+}

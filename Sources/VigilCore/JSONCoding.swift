@@ -1,0 +1,72 @@
+import Foundation
+
+/// JSON with stable output (sorted keys, ISO 8601 dates) for stored payloads and event data.
+public enum JSONCoding {
+    public static func string<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.string(date))
+        }
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = Timestamp.parse(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad date \(text)"))
+            }
+            return date
+        }
+        return try decoder.decode(type, from: Data(text.utf8))
+    }
+
+    /// A JSON object from loose values (String, Int, Int64, Double, Bool, nil), keys sorted.
+    public static func object(_ fields: [String: (any Sendable)?]) -> String {
+        var clean: [String: Any] = [:]
+        for (key, value) in fields {
+            switch value {
+            case nil: continue
+            case let date as Date: clean[key] = Timestamp.string(date)
+            case let decimal as Decimal: clean[key] = NSDecimalNumber(decimal: decimal)
+            case let some?: clean[key] = some
+            }
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// RFC 3339 timestamps with milliseconds, UTC.
+public enum Timestamp {
+    public static func string(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    public static func parse(_ text: String) -> Date? {
+        if let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return d }
+        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
+        if let d = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return d }
+        return nil
+    }
+}
+
+extension JSONCoding {
+    /// Serialises a loose JSON value built from dictionaries, arrays and scalars.
+    public static func objectAny(_ value: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Parses stored JSON text back into a loose value (for embedding in responses).
+    public static func parseAny(_ text: String) -> Any {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? [String: Any]()
+    }
+}

@@ -1,0 +1,96 @@
+import Crypto
+import Foundation
+
+/// A secret value that never prints itself: `description` is redacted, so a secret placed in
+/// a log line or an error by accident shows as `<redacted>`.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}
+
+/// HMAC-SHA256 webhook signatures: hex digest of the raw body, several secrets accepted so
+/// they can be rotated without downtime.
+public enum WebhookSignature {
+    /// Hex HMAC-SHA256 of `body` under `secret`.
+    public static func sign<Body: DataProtocol>(_ body: Body, secret: Secret) -> String {
+        let key = SymmetricKey(data: Data(secret.value.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: key)
+        return mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// True when `signature` (hex, optionally prefixed `sha256=`) is a valid HMAC of `body` under
+    /// any of `secrets`. Each comparison is constant-time, and every secret is tried so the time
+    /// taken does not reveal which one matched.
+    public static func isValid<Body: DataProtocol>(_ signature: String, body: Body, secrets: [Secret]) -> Bool {
+        var hex = signature.trimmingCharacters(in: .whitespaces)
+        if hex.lowercased().hasPrefix("sha256=") { hex.removeFirst("sha256=".count) }
+        guard let mac = Hex.decode(hex), mac.count == SHA256.byteCount else { return false }
+        var valid = false
+        for secret in secrets {
+            let key = SymmetricKey(data: Data(secret.value.utf8))
+            if HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: key) {
+                valid = true
+            }
+        }
+        return valid
+    }
+}
+
+/// Constant-time equality for tokens: both sides are hashed first so the comparison takes the
+/// same time whatever their lengths.
+public enum ConstantTime {
+    public static func equals(_ a: String, _ b: String) -> Bool {
+        let da = Array(SHA256.hash(data: Data(a.utf8)))
+        let db = Array(SHA256.hash(data: Data(b.utf8)))
+        var diff: UInt8 = 0
+        for i in 0..<da.count { diff |= da[i] ^ db[i] }
+        return diff == 0
+    }
+
+    /// Index of the token in `candidates` that equals `presented`, checking all of them.
+    public static func match(_ presented: String, among candidates: [Secret]) -> Int? {
+        var found: Int?
+        for (index, candidate) in candidates.enumerated() where equals(presented, candidate.value) {
+            found = found ?? index
+        }
+        return found
+    }
+}
+
+public enum Hex {
+    public static func decode(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        var i = 0
+        while i < chars.count {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+
+    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// Stable idempotency keys for outbound calls, derived from the task that makes them.
+public enum IdempotencyKey {
+    public static func forTask(named name: String) -> String {
+        "vigil_" + Hex.encode(SHA256.hash(data: Data(name.utf8)).prefix(20))
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// An order event from the shop platform, validated.
+public struct OrderEvent: Sendable, Equatable, Codable {
+    public var event: String
+    public var orderId: String
+    public var customerEmail: String
+    public var orderTotal: Decimal
+    public var currency: String?
+    public var customerId: String?
+    public var customerName: String?
+    public var paymentId: String?
+
+    public init(event: String, orderId: String, customerEmail: String, orderTotal: Decimal,
+                currency: String? = nil, customerId: String? = nil, customerName: String? = nil,
+                paymentId: String? = nil) {
+        self.event = event
+        self.orderId = orderId
+        self.customerEmail = customerEmail
+        self.orderTotal = orderTotal
+        self.currency = currency
+        self.customerId = customerId
+        self.customerName = customerName
+        self.paymentId = paymentId
+    }
+
+    /// Idempotency identity of an order event: the same `(event, orderId)` is the same delivery.
+    public var eventId: String { "\(event):\(orderId)" }
+}
+
+/// A verification decision, from either of the accepted payload forms.
+public struct DecisionEvent: Sendable, Equatable {
+    public var eventId: String
+    public var orderId: String?
+    public var verificationId: String?
+    public var decision: VerificationDecision
+    public var code: Int?
+    public var reason: String?
+
+    public init(eventId: String, orderId: String?, verificationId: String?, decision: VerificationDecision,
+                code: Int? = nil, reason: String? = nil) {
+        self.eventId = eventId
+        self.orderId = orderId
+        self.verificationId = verificationId
+        self.decision = decision
+        self.code = code
+        self.reason = reason
+    }
+}
+
+/// Why a webhook body was refused; the message is safe to show the sender.
+public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public enum WebhookParser {
+    static let maxIdLength = 200
+
+    /// Parses and validates the contract's order webhook JSON.
+    public static func order(from body: Data) throws(PayloadError) -> OrderEvent {
+        let object = try jsonObject(body)
+        guard let event = object["event"] as? String, !event.isEmpty else {
+            throw PayloadError("`event` is required, e.g. \"order.created\"")
+        }
+        let orderId = try identifier(object["orderId"], field: "orderId")
+        guard let email = object["customerEmail"] as? String,
+              email.count <= 320, email.contains("@"), !email.contains(where: \.isWhitespace) else {
+            throw PayloadError("`customerEmail` must be an email address")
+        }
+        guard let total = decimal(object["orderTotal"]), total >= 0 else {
+            throw PayloadError("`orderTotal` must be a non-negative number")
+        }
+        let currency = try optionalString(object["currency"], field: "currency")
+        if let currency, currency.count != 3 || !currency.allSatisfy(\.isLetter) {
+            throw PayloadError("`currency` must be a three-letter ISO 4217 code")
+        }
+        return OrderEvent(
+            event: event, orderId: orderId, customerEmail: email, orderTotal: total,
+            currency: currency?.uppercased(),
+            customerId: try optionalString(object["customerId"], field: "customerId"),
+            customerName: try optionalString(object["customerName"], field: "customerName"),
+            paymentId: try optionalString(object["paymentId"], field: "paymentId"))
+    }
+
+    /// Parses Veriff's decision payload or the contract's short form.
+    public static func decision(from body: Data) throws(PayloadError) -> DecisionEvent {
+        let object = try jsonObject(body)
+        if let verification = object["verification"] as? [String: Any] {
+            // Veriff decision webhook: {"status":"success","verification":{"id","status","code","vendorData",...}}
+            let sessionId = try identifier(verification["id"], field: "verification.id")
+            let decision = try decisionStatus(verification["status"], field: "verification.status")
+            let vendorData = verification["vendorData"] as? String
+            let attempt = verification["attemptId"] as? String ?? ""
+            return DecisionEvent(
+                eventId: "\(sessionId):\(attempt):\(decision.rawValue)",
+                orderId: vendorData.flatMap { $0.isEmpty ? nil : $0 },
+                verificationId: sessionId, decision: decision,
+                code: verification["code"] as? Int,
+                reason: verification["reason"] as? String)
+        }
+        let id = try identifier(object["id"], field: "id")
+        let decision = try decisionStatus(object["status"], field: "status")
+        let orderId = try optionalString(object["orderId"], field: "orderId")
+        guard orderId != nil || object["verificationId"] is String else {
+            throw PayloadError("`orderId` is required")
+        }
+        return DecisionEvent(
+            eventId: id, orderId: orderId, verificationId: object["verificationId"] as? String,
+            decision: decision, code: object["code"] as? Int, reason: object["reason"] as? String)
+    }
+
+    private static func jsonObject(_ body: Data) throws(PayloadError) -> [String: Any] {
+        guard !body.isEmpty else { throw PayloadError("the request body is empty; send a JSON object") }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw PayloadError("the request body is not valid JSON")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw PayloadError("the request body must be a JSON object")
+        }
+        return object
+    }
+
+    private static func identifier(_ value: Any?, field: String) throws(PayloadError) -> String {
+        if let text = value as? String, !text.isEmpty, text.count <= maxIdLength,
+           !text.contains(where: { $0.isNewline || $0 == "\0" }) {
+            return text
+        }
+        if let number = value as? Int64 {
+            return String(number)
+        }
+        throw PayloadError("`\(field)` is required: a non-empty string of at most \(maxIdLength) characters")
+    }
+
+    private static func optionalString(_ value: Any?, field: String) throws(PayloadError) -> String? {
+        switch value {
+        case nil, is NSNull: return nil
+        case let text as String:
+            guard text.count <= 1000 else { throw PayloadError("`\(field)` is too long") }
+            return text.isEmpty ? nil : text
+        default: throw PayloadError("`\(field)` must be a string")
+        }
+    }
+
+    private static func decimal(_ value: Any?) -> Decimal? {
+        switch value {
+        case let n as NSNumber where !(value is Bool): return Decimal(string: n.stringValue)
+        case let s as String: return Decimal(string: s)
+        default: return nil
+        }
+    }
+
+    private static func decisionStatus(_ value: Any?, field: String) throws(PayloadError) -> VerificationDecision {
+        guard let text = value as? String, let decision = VerificationDecision(rawValue: text) else {
+            let allowed = VerificationDecision.allCases.map(\.rawValue).joined(separator: ", ")
+            throw PayloadError("`\(field)` must be one of: \(allowed)")
+        }
+        return decision
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import VigilCore
+import VigilProviders
+import VigilQueue
+import VigilStore
+
+/// Runs the flow's tasks. Provider calls happen in `perform`, with the task's idempotency key;
+/// what they change is written by the returned closure in the transaction that completes the task.
+/// Timers make no calls: they apply the state machine inside that transaction.
+public struct FlowTaskHandler: TaskHandler {
+    public typealias Transaction = any StoreTransaction
+
+    let store: any Store
+    let providers: Providers
+    let clock: any VigilClock
+
+    public init(store: any Store, providers: Providers, clock: any VigilClock) {
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+    }
+
+    struct NotReady: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    public func perform(_ claim: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+        let task = claim.task
+        guard let kind = FlowTask(rawValue: task.kind) else {
+            throw PermanentTaskError("unknown task kind \(task.kind)")
+        }
+        guard let orderId = task.orderId else {
+            throw PermanentTaskError("task \(task.name) has no order")
+        }
+        let call = ProviderCall(orderId: orderId, taskId: task.id, idempotencyKey: claim.idempotencyKey)
+        switch kind {
+        case .reminder, .deadline:
+            let input: SessionInput = kind == .deadline ? .deadlineReached : .reminderDue
+            return { tx in
+                guard let session = try await tx.session(orderId: orderId) else { return }
+                let transition = SessionMachine.apply(input, to: session.state, refundStatus: session.refundStatus)
+                // A leftover timer on a finished session changes nothing and needs no timeline row.
+                if transition.event == "timer.ignored" { return }
+                try await VerificationFlow.apply(transition, to: session, in: tx, at: clock.now(), trigger: task.name)
+            }
+
+        case .openSession:
+            let session = try await requireSession(orderId)
+            let ref = try await providers.identity.createSession(
+                VerificationRequest(orderId: orderId, customerName: session.customerName,
+                                    customerEmail: session.customerEmail), call: call)
+            return { tx in
+                guard var current = try await tx.session(orderId: orderId) else { return }
+                let now = clock.now()
+                current.verificationId = ref.id
+                current.verificationURL = ref.url
+                current.updatedAt = now
+                try await tx.updateSession(current)
+                try await tx.appendEvent(orderId: orderId, type: "verification.session_opened", at: now,
+                                         data: JSONCoding.object(["verificationId": ref.id]))
+                if current.state == .pending {
+                    _ = try await tx.enqueue(VerificationFlow.task(
+                        .sendEmail, order: orderId, at: now, suffix: EmailKind.verificationLink.rawValue,
+                        payload: EmailPayload(kind: .verificationLink)))
+                }
+            }
+
+        case .sendEmail:
+            let payload = try decode(EmailPayload.self, task)
+            let session = try await requireSession(orderId)
+            let needsLink: Set<EmailKind> = [.verificationLink, .reminder, .resubmission]
+            if needsLink.contains(payload.kind) {
+                // A link email is pointless once the customer has an outcome.
+                guard session.state == .pending else {
+                    return { tx in
+                        try await tx.appendEvent(orderId: orderId, type: "email.skipped", at: clock.now(),
+                                                 data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
+                    }
+                }
+                guard session.verificationURL != nil else {
+                    throw NotReady(description: "the verification link is not open yet; retrying after the session is created")
+                }
+            }
+            try await providers.email.send(EmailMessage(
+                kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
+                orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
+            return { tx in
+                try await tx.appendEvent(orderId: orderId, type: "email.sent", at: clock.now(),
+                                         data: JSONCoding.object(["kind": payload.kind.rawValue]))
+            }
+
+        case .refund:
+            let payload = try decode(RefundPayload.self, task)
+            let session = try await requireSession(orderId)
+            let result = try await providers.payments.refund(RefundRequest(
+                orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
+                currency: session.currency, reason: payload.reason), call: call)
+            return { tx in
+                guard var current = try await tx.session(orderId: orderId) else { return }
+                let now = clock.now()
+                current.refundStatus = .refunded
+                current.updatedAt = now
+                try await tx.updateSession(current)
+                try await tx.appendEvent(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
+                    "refundId": result.refundId, "amount": current.orderTotal, "currency": current.currency,
+                    "reason": payload.reason]))
+            }
+
+        case .updateOrder:
+            let payload = try decode(OrderUpdatePayload.self, task)
+            let action = OrderAction(rawValue: payload.action) ?? .annotate
+            try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: action, note: payload.note), call: call)
+            return { tx in
+                try await tx.appendEvent(orderId: orderId, type: action == .release ? "order.released" : "order.annotated",
+                                         at: clock.now(), data: JSONCoding.object(["note": payload.note]))
+            }
+        }
+    }
+
+    public func failed(_ claim: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? {
+        let task = claim.task
+        guard let orderId = task.orderId else { return nil }
+        let now = clock.now()
+        return { tx in
+            try await tx.appendEvent(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
+                "task": task.kind, "taskId": task.id, "attempt": task.attempts, "error": error]))
+            guard dead else { return }
+            if task.kind == FlowTask.refund.rawValue, var session = try await tx.session(orderId: orderId) {
+                session.refundStatus = .refundFailed
+                session.updatedAt = now
+                try await tx.updateSession(session)
+                try await tx.addReview(orderId: orderId, reason: "refund failed: \(error)", eventId: nil, at: now)
+            }
+        }
+    }
+
+    private func requireSession(_ orderId: String) async throws -> SessionRecord {
+        guard let session = try await store.session(orderId: orderId) else {
+            throw PermanentTaskError("no session for order \(orderId)")
+        }
+        return session
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ task: TaskRecord) throws -> T {
+        do {
+            return try JSONCoding.decode(type, from: task.payload)
+        } catch {
+            throw PermanentTaskError("task \(task.name) has an unreadable payload")
+        }
+    }
+}

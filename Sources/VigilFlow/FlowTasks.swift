@@ -1,0 +1,67 @@
+import Foundation
+import VigilCore
+import VigilQueue
+
+/// The kinds of task the verification flow schedules, and the queue each runs on.
+public enum FlowTask: String, Sendable, CaseIterable {
+    /// Open a session at the ID provider; on success, email the link.
+    case openSession = "open_session"
+    /// Timer: the reminder, if the session is still pending.
+    case reminder
+    /// Timer: the deadline; a pending session expires.
+    case deadline
+    case sendEmail = "send_email"
+    case refund
+    case updateOrder = "update_order"
+
+    public var queue: String {
+        switch self {
+        case .openSession: FlowQueues.verification
+        case .reminder, .deadline: FlowQueues.timers
+        case .sendEmail: FlowQueues.email
+        case .refund: FlowQueues.refunds
+        case .updateOrder: FlowQueues.orders
+        }
+    }
+}
+
+/// Queue names and their retry configuration.
+public enum FlowQueues {
+    public static let verification = "verification"
+    public static let timers = "timers"
+    public static let email = "email"
+    public static let refunds = "refunds"
+    public static let orders = "orders"
+
+    /// Defaults chosen for provider calls: quick first retries, then patient ones, so a
+    /// provider outage of a day does not dead-letter a refund.
+    public static func defaults(concurrency: Int = 4) -> [QueueConfig] {
+        [
+            QueueConfig(name: verification, maxAttempts: 20, maxRetryDuration: 24 * 3600, minBackoff: 5,
+                        maxBackoff: 1800, maxDoublings: 6, jitter: 0.2, maxConcurrent: concurrency),
+            // Timers touch only the database; they retry quickly and indefinitely.
+            QueueConfig(name: timers, maxAttempts: -1, maxRetryDuration: 0, minBackoff: 1,
+                        maxBackoff: 300, maxDoublings: 8, jitter: 0.2, maxConcurrent: concurrency),
+            QueueConfig(name: email, maxAttempts: 20, maxRetryDuration: 2 * 24 * 3600, minBackoff: 10,
+                        maxBackoff: 3600, maxDoublings: 6, jitter: 0.2, maxConcurrent: concurrency),
+            QueueConfig(name: refunds, maxAttempts: 30, maxRetryDuration: 3 * 24 * 3600, minBackoff: 10,
+                        maxBackoff: 3600, maxDoublings: 6, jitter: 0.2, maxConcurrent: concurrency),
+            QueueConfig(name: orders, maxAttempts: 20, maxRetryDuration: 2 * 24 * 3600, minBackoff: 10,
+                        maxBackoff: 3600, maxDoublings: 6, jitter: 0.2, maxConcurrent: concurrency),
+        ]
+    }
+}
+
+/// Unique task names per order: enqueuing the same step twice is a no-op.
+enum TaskNames {
+    static func of(_ task: FlowTask, order: String, suffix: String? = nil) -> String {
+        var name = "order:\(order):\(task.rawValue)"
+        if let suffix { name += ":\(suffix)" }
+        return name
+    }
+}
+
+/// Payloads of the tasks that need one.
+struct EmailPayload: Codable, Sendable { var kind: EmailKind }
+struct RefundPayload: Codable, Sendable { var reason: String }
+struct OrderUpdatePayload: Codable, Sendable { var action: String; var note: String }

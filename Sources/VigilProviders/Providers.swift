@@ -1,0 +1,144 @@
+import Foundation
+import VigilCore
+
+/// Identifies one outbound call: the task making it and the key that makes a retry safe.
+public struct ProviderCall: Sendable, Equatable {
+    public var orderId: String
+    public var taskId: Int64
+    public var idempotencyKey: String
+
+    public init(orderId: String, taskId: Int64, idempotencyKey: String) {
+        self.orderId = orderId
+        self.taskId = taskId
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// A provider's answer to a dry-run credentials check (for `/__selftest`).
+public enum ProviderCheck: Sendable, Equatable {
+    case ok
+    case safeMode
+    case fail(String)
+
+    public var label: String {
+        switch self {
+        case .ok: "ok"
+        case .safeMode: "safe_mode"
+        case .fail: "fail"
+        }
+    }
+}
+
+public struct VerificationRequest: Sendable, Codable, Equatable {
+    public var orderId: String
+    public var customerName: String?
+    public var customerEmail: String
+    public init(orderId: String, customerName: String?, customerEmail: String) {
+        self.orderId = orderId
+        self.customerName = customerName
+        self.customerEmail = customerEmail
+    }
+}
+
+public struct VerificationSessionRef: Sendable, Codable, Equatable {
+    public var id: String
+    public var url: String
+    public init(id: String, url: String) {
+        self.id = id
+        self.url = url
+    }
+}
+
+public struct EmailMessage: Sendable, Codable, Equatable {
+    public var kind: EmailKind
+    public var to: String
+    public var customerName: String?
+    public var orderId: String
+    public var verificationURL: String?
+    public var deadline: Date?
+    public init(kind: EmailKind, to: String, customerName: String?, orderId: String, verificationURL: String?, deadline: Date?) {
+        self.kind = kind
+        self.to = to
+        self.customerName = customerName
+        self.orderId = orderId
+        self.verificationURL = verificationURL
+        self.deadline = deadline
+    }
+}
+
+public struct RefundRequest: Sendable, Codable, Equatable {
+    public var orderId: String
+    public var paymentId: String?
+    public var amount: Decimal
+    public var currency: String?
+    public var reason: String
+    public init(orderId: String, paymentId: String?, amount: Decimal, currency: String?, reason: String) {
+        self.orderId = orderId
+        self.paymentId = paymentId
+        self.amount = amount
+        self.currency = currency
+        self.reason = reason
+    }
+}
+
+public struct RefundResult: Sendable, Codable, Equatable {
+    public var refundId: String
+    public init(refundId: String) { self.refundId = refundId }
+}
+
+public enum OrderAction: String, Sendable, Codable {
+    /// Verification passed: the shop may ship.
+    case release
+    /// Add a note (declined, expired) to the order.
+    case annotate
+}
+
+public struct OrderUpdate: Sendable, Codable, Equatable {
+    public var orderId: String
+    public var action: OrderAction
+    public var note: String
+    public init(orderId: String, action: OrderAction, note: String) {
+        self.orderId = orderId
+        self.action = action
+        self.note = note
+    }
+}
+
+/// The ID-verification provider (Veriff).
+public protocol IdentityVerifier: Sendable {
+    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> VerificationSessionRef
+    func check() async -> ProviderCheck
+}
+
+/// The email provider (SendGrid).
+public protocol EmailSender: Sendable {
+    func send(_ message: EmailMessage, call: ProviderCall) async throws
+    func check() async -> ProviderCheck
+}
+
+/// The payment gateway, for refunds.
+public protocol PaymentGateway: Sendable {
+    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult
+    func check() async -> ProviderCheck
+}
+
+/// The shop platform (Lightspeed), for releasing and annotating orders.
+public protocol ShopPlatform: Sendable {
+    func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws
+    func check() async -> ProviderCheck
+}
+
+/// The four providers the flow talks to.
+public struct Providers: Sendable {
+    public var identity: any IdentityVerifier
+    public var email: any EmailSender
+    public var payments: any PaymentGateway
+    public var shop: any ShopPlatform
+
+    public init(identity: any IdentityVerifier, email: any EmailSender, payments: any PaymentGateway, shop: any ShopPlatform) {
+        self.identity = identity
+        self.email = email
+        self.payments = payments
+        self.shop = shop
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import Synchronization
+import VigilCore
+
+/// Runs the tasks of one queue: claims due tasks under a lease, performs them with bounded
+/// concurrency, records the outcome, and sleeps until the next task is due or it is woken by an
+/// earlier enqueue. Nothing per pending task is held in memory: the next due time is read from
+/// the database each time the worker goes to sleep.
+public struct QueueWorker<Transaction>: Sendable {
+    public let config: QueueConfig
+    let store: any TaskStore<Transaction>
+    let handler: any TaskHandler<Transaction>
+    let clock: any VigilClock
+    let owner: String
+    let leaseDuration: TimeInterval
+    /// Upper bound on one sleep: a safety net only, not what drives latency.
+    let maxIdle: TimeInterval
+    let logger: Logger
+
+    public init(config: QueueConfig, store: any TaskStore<Transaction>, handler: any TaskHandler<Transaction>,
+                clock: any VigilClock, owner: String, leaseDuration: TimeInterval,
+                maxIdle: TimeInterval = 300, logger: Logger) {
+        self.config = config
+        self.store = store
+        self.handler = handler
+        self.clock = clock
+        self.owner = owner
+        self.leaseDuration = leaseDuration
+        self.maxIdle = maxIdle
+        var logger = logger
+        logger[metadataKey: "queue"] = .string(config.name)
+        self.logger = logger
+    }
+
+    /// Claims and runs due tasks one at a time until none is due now. Returns how many ran.
+    /// Deterministic: used by tests driving a `ManualClock`, and handy for draining a queue.
+    @discardableResult
+    public func runDueTasks(limit: Int = .max) async throws -> Int {
+        var count = 0
+        while count < limit {
+            let claimed = try await store.claimTasks(
+                queue: config.name, limit: 1, owner: owner, now: clock.now(), leaseDuration: leaseDuration)
+            guard let task = claimed.first else { return count }
+            await execute(task, heartbeat: false)
+            count += 1
+        }
+        return count
+    }
+
+    /// The dispatch loop; returns once `stopping` reports true and running tasks have finished.
+    public func run(stopping: @escaping @Sendable () -> Bool, status: SchedulerStatus) async {
+        let signal = store.wakeups.signal(for: config.name)
+        let inFlight = InFlightCounter()
+        var bucket = config.maxDispatchesPerSecond.map {
+            TokenBucket(rate: $0, burst: config.maxBurstSize, now: clock.now())
+        }
+        var failures = 0
+        await withDiscardingTaskGroup { group in
+            while !stopping() && !Task.isCancelled {
+                status.beat(queue: config.name, at: clock.now())
+                let now = clock.now()
+                var free = config.maxConcurrent - inFlight.value
+                var wakeAt = now.addingTimeInterval(maxIdle)
+                if let tokens = bucket?.available(at: now), tokens < free {
+                    free = tokens
+                    if let refill = bucket?.nextTokenAt(now: now) { wakeAt = min(wakeAt, refill) }
+                }
+                var claimedAll = false
+                if free > 0 {
+                    do {
+                        let claimed = try await store.claimTasks(
+                            queue: config.name, limit: free, owner: owner, now: now, leaseDuration: leaseDuration)
+                        failures = 0
+                        bucket?.take(claimed.count, at: now)
+                        for task in claimed {
+                            inFlight.add(1)
+                            group.addTask {
+                                await execute(task, heartbeat: true)
+                                inFlight.add(-1)
+                                signal.signal()
+                            }
+                        }
+                        claimedAll = claimed.count == free && !claimed.isEmpty
+                        if !claimedAll, let next = try await store.nextDueTime(queue: config.name) {
+                            // Due but not claimable (taken by a concurrent claim): look again shortly.
+                            wakeAt = min(wakeAt, max(next, now.addingTimeInterval(claimed.isEmpty ? 0.05 : 0)))
+                        }
+                    } catch {
+                        failures += 1
+                        let delay = min(30, 0.5 * pow(2, Double(min(failures, 6))))
+                        logger.warning("claiming tasks failed; retrying in \(DurationText.format(delay))",
+                                       metadata: ["error": "\(error)"])
+                        wakeAt = now.addingTimeInterval(delay)
+                    }
+                }
+                if claimedAll { continue }
+                await Self.wait(until: wakeAt, clock: clock, signal: signal)
+            }
+        }
+    }
+
+    static func wait(until date: Date, clock: any VigilClock, signal: WakeSignal) async {
+        guard date > clock.now() else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(until: date) }
+            group.addTask { await signal.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Performs one claimed task and records its outcome.
+    func execute(_ claim: ClaimedTask, heartbeat: Bool) async {
+        var logger = self.logger
+        logger[metadataKey: "task_id"] = .stringConvertible(claim.task.id)
+        logger[metadataKey: "task"] = .string(claim.task.kind)
+        if let orderId = claim.task.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
+
+        let outcome: Result<@Sendable (Transaction) async throws -> Void, any Error>
+        if heartbeat {
+            let taskLogger = logger
+            outcome = await withTaskGroup(of: Void.self) { group in
+                group.addTask { await keepLease(claim, logger: taskLogger) }
+                let result = await Result(catching: { try await handler.perform(claim) })
+                group.cancelAll()
+                return result
+            }
+        } else {
+            outcome = await Result(catching: { try await handler.perform(claim) })
+        }
+
+        let now = clock.now()
+        switch outcome {
+        case .success(let apply):
+            do {
+                if try await store.completeTask(claim, now: now, then: apply) {
+                    logger.debug("task succeeded", metadata: ["attempt": "\(claim.task.attempts)"])
+                } else {
+                    logger.warning("task finished after its lease was lost; its result was discarded")
+                }
+            } catch {
+                await recordFailure(claim, error: error, logger: logger)
+            }
+        case .failure(let error) where error is CancellationError && Task.isCancelled:
+            // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
+            try? await store.releaseTask(claim, now: now)
+        case .failure(let error):
+            await recordFailure(claim, error: error, logger: logger)
+        }
+    }
+
+    private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async {
+        let now = clock.now()
+        let message = String(describing: error).prefix(1000)
+        let retryAt: Date? = error is PermanentTaskError ? nil : config.nextAttempt(
+            afterAttempts: claim.task.attempts, firstAttemptAt: claim.task.firstAttemptAt ?? now, now: now)
+        let followUp = handler.failed(claim, error: String(message), dead: retryAt == nil) ?? { _ in }
+        do {
+            _ = try await store.failTask(claim, error: String(message), retryAt: retryAt, now: now, then: followUp)
+            if let retryAt {
+                logger.warning("task failed; will retry", metadata: [
+                    "attempt": "\(claim.task.attempts)", "retry_at": "\(retryAt)", "error": "\(message)"])
+            } else {
+                logger.error("task failed and is dead-lettered", metadata: [
+                    "attempt": "\(claim.task.attempts)", "error": "\(message)"])
+            }
+        } catch {
+            // The lease will lapse and the task will run again; idempotency keys make that safe.
+            logger.error("recording a task failure failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Extends the lease while the task runs so a slow provider call is not mistaken for a crash.
+    private func keepLease(_ claim: ClaimedTask, logger: Logger) async {
+        let interval = max(leaseDuration / 3, 0.01)
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(until: clock.now().addingTimeInterval(interval))
+                if try await !store.extendLease(claim, until: clock.now().addingTimeInterval(leaseDuration)) {
+                    logger.warning("task lease lost while running")
+                    return
+                }
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// Tasks of one queue running in this process.
+final class InFlightCounter: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func add(_ delta: Int) { count.withLock { $0 += delta } }
+}
+
+/// Token bucket for a queue's `maxDispatchesPerSecond` / `maxBurstSize`.
+struct TokenBucket: Sendable {
+    let rate: Double
+    let burst: Int
+    var tokens: Double
+    var updated: Date
+
+    init(rate: Double, burst: Int, now: Date) {
+        self.rate = rate
+        self.burst = max(burst, 1)
+        self.tokens = Double(max(burst, 1))
+        self.updated = now
+    }
+
+    mutating func available(at now: Date) -> Int {
+        refill(now)
+        return Int(tokens.rounded(.down))
+    }
+
+    mutating func take(_ count: Int, at now: Date) {
+        refill(now)
+        tokens -= Double(count)
+    }
+
+    func nextTokenAt(now: Date) -> Date {
+        let missing = max(1 - tokens, 0)
+        return now.addingTimeInterval(rate > 0 ? missing / rate : 1)
+    }
+
+    private mutating func refill(_ now: Date) {
+        let elapsed = max(now.timeIntervalSince(updated), 0)
+        tokens = min(Double(burst), tokens + elapsed * rate)
+        updated = now
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// What the queue needs from a database. `Transaction` is the backend's transaction handle,
+/// passed to the handler's follow-up so a task's completion and its consequences (state
+/// changes, new tasks, event-log rows) commit together.
+public protocol TaskStore<Transaction>: Sendable {
+    associatedtype Transaction
+
+    /// Claims up to `limit` due tasks of `queue` (scheduled or retrying with `run_at <= now`, or
+    /// running under an expired lease), marks them running and counts the attempt.
+    func claimTasks(queue: String, limit: Int, owner: String, now: Date, leaseDuration: TimeInterval) async throws -> [ClaimedTask]
+
+    /// The earliest time a task of `queue` becomes claimable, or nil when there is none.
+    func nextDueTime(queue: String) async throws -> Date?
+
+    /// Marks the task succeeded and runs `then` in the same transaction. Returns false, and
+    /// applies nothing, when the lease was lost.
+    func completeTask(_ task: ClaimedTask, now: Date, then: @escaping @Sendable (Transaction) async throws -> Void) async throws -> Bool
+
+    /// Records a failed attempt: `retryAt` schedules the next one, nil dead-letters the task.
+    func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
+                  then: @escaping @Sendable (Transaction) async throws -> Void) async throws -> Bool
+
+    /// Gives a claimed task back without counting the attempt (shutdown, cancellation).
+    func releaseTask(_ task: ClaimedTask, now: Date) async throws
+
+    /// Extends a lease; false when it was lost.
+    func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool
+
+    /// Fired after a commit that made a task of some queue due earlier than before.
+    var wakeups: WakeupHub { get }
+}
+
+/// A handler runs a task's side effect and returns what to record when it succeeds.
+public protocol TaskHandler<Transaction>: Sendable {
+    associatedtype Transaction
+
+    /// Performs the task. Side effects (provider calls) happen here, outside any transaction,
+    /// with the task's idempotency key. The returned closure runs in the completing transaction.
+    func perform(_ task: ClaimedTask) async throws -> @Sendable (Transaction) async throws -> Void
+
+    /// Called in the transaction that records a failure; `dead` when no retry follows.
+    func failed(_ task: ClaimedTask, error: String, dead: Bool) -> (@Sendable (Transaction) async throws -> Void)?
+}
+
+/// Thrown by a handler for a failure no retry can fix; the task is dead-lettered at once.
+public struct PermanentTaskError: Error, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

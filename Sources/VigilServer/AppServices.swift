@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import Logging
+import VigilCore
+import VigilFlow
+import VigilProviders
+import VigilQueue
+import VigilStore
+
+/// Everything the HTTP layer needs, built once by `VigilRuntime` (or by a test).
+public struct AppServices: Sendable {
+    public let config: VigilConfig
+    public let store: any Store
+    public let flow: VerificationFlow
+    public let providers: Providers
+    public let scheduler: SchedulerStatus
+    public let clock: any VigilClock
+    public let version: String
+
+    public init(config: VigilConfig, store: any Store, flow: VerificationFlow, providers: Providers,
+                scheduler: SchedulerStatus, clock: any VigilClock, version: String = VigilVersion.current) {
+        self.config = config
+        self.store = store
+        self.flow = flow
+        self.providers = providers
+        self.scheduler = scheduler
+        self.clock = clock
+        self.version = version
+    }
+}
+
+public enum VigilVersion {
+    public static let current = "0.1.0"
+}
+
+/// The router with every route and middleware; shared by `vigil serve` and the tests.
+public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> {
+    let router = Router(context: VigilRequestContext.self)
+    router.middlewares.add(RequestIDMiddleware())
+    WebhookRoutes(services: services).register(on: router)
+    HealthRoutes(services: services).register(on: router)
+    AdminRoutes(services: services).register(on: router)
+    return router
+}
+
+public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(services),
+        configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: nil),
+        logger: logger)
+}
+
+/// A JSON response from loose values.
+func json(_ status: HTTPResponse.Status, _ value: Any) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"],
+             body: .init(byteBuffer: ByteBuffer(string: JSONCoding.objectAny(value))))
+}

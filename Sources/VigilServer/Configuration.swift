@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import VigilCore
+
+/// A configuration value that cannot be used; `description` is the one-line reason, naming the
+/// variable. Never includes a secret's value.
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let variable: String
+    public let message: String
+    public init(_ variable: String, _ message: String) {
+        self.variable = variable
+        self.message = message
+    }
+    public var description: String { "\(variable): \(message)" }
+}
+
+public enum DeploymentEnvironment: String, Sendable { case development, production }
+public enum ProviderMode: String, Sendable { case sandbox, live }
+public enum LogFormat: String, Sendable { case text, json }
+
+public enum DatabaseLocation: Sendable, Equatable {
+    case sqlite(path: String)
+    case postgres(PostgresLocation)
+}
+
+public struct PostgresLocation: Sendable, Equatable {
+    public enum SSLMode: String, Sendable { case disable, require, verifyFull = "verify-full" }
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: Secret?
+    public var database: String
+    public var sslMode: SSLMode
+}
+
+/// Everything Vigil reads from its environment (see CONTRACT.md). Secrets may also be given as
+/// `NAME_FILE`, a path to a file holding the value.
+public struct VigilConfig: Sendable {
+    public var environment: DeploymentEnvironment = .development
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var database: DatabaseLocation = .sqlite(path: "vigil-data/vigil.sqlite")
+    public var poolMax = 20
+    public var connectTimeout: TimeInterval = 10
+    public var providers: ProviderMode = .sandbox
+    public var verificationDeadline: TimeInterval = 72 * 3600
+    public var reminderAfter: TimeInterval = 24 * 3600
+    public var lightspeedWebhookSecrets: [Secret] = []
+    public var veriffSharedSecrets: [Secret] = []
+    public var veriffAPIKey: Secret?
+    public var veriffBaseURL = "https://stationapi.veriff.com"
+    public var sendgridAPIKey: Secret?
+    public var sendgridBaseURL = "https://api.sendgrid.com"
+    public var emailFrom: String?
+    public var paymentsGateway = "stripe"
+    public var paymentsAPIKey: Secret?
+    public var paymentsBaseURL: String?
+    public var lightspeedAPIToken: Secret?
+    public var lightspeedBaseURL: String?
+    public var adminTokens: [Secret] = []
+    public var logFormat: LogFormat = .text
+    public var logLevel: Logger.Level = .info
+    /// How long a claimed task is leased before another worker may take it over.
+    public var taskLease: TimeInterval = 60
+    /// Tasks of each queue run at once in this process.
+    public var workerConcurrency = 4
+
+    public init() {}
+
+    /// Reads and validates the configuration. `readFile` reads `*_FILE` secrets (injectable for tests).
+    public static func load(
+        environment env: [String: String],
+        readFile: @escaping (String) throws -> String = { try String(contentsOfFile: $0, encoding: .utf8) }
+    ) throws(ConfigError) -> VigilConfig {
+        let reader = EnvReader(env: env, readFile: readFile)
+        var config = VigilConfig()
+
+        if let value = reader.string("VIGIL_ENV") {
+            guard let parsed = DeploymentEnvironment(rawValue: value.lowercased()) else {
+                throw ConfigError("VIGIL_ENV", "'\(value)' is not an environment; use development or production")
+            }
+            config.environment = parsed
+        }
+        let production = config.environment == .production
+        if let host = reader.string("VIGIL_HOST") { config.host = host }
+        if let port = reader.string("VIGIL_PORT") {
+            guard let n = Int(port), (1...65535).contains(n) else {
+                throw ConfigError("VIGIL_PORT", "'\(port)' is not a port number (1-65535)")
+            }
+            config.port = n
+        }
+        if let url = reader.string("VIGIL_DATABASE_URL") {
+            config.database = try parseDatabaseURL(url)
+        }
+        if let pool = reader.string("VIGIL_DB_POOL_MAX") {
+            guard let n = Int(pool), (1...1000).contains(n) else {
+                throw ConfigError("VIGIL_DB_POOL_MAX", "'\(pool)' is not a pool size (1-1000)")
+            }
+            config.poolMax = n
+        }
+        if let d = try reader.duration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
+
+        let providers = reader.string("VIGIL_PROVIDERS")
+        let safeMode = reader.string("SAFE_MODE")
+        if let safeMode, !["true", "false", "1", "0"].contains(safeMode.lowercased()) {
+            throw ConfigError("SAFE_MODE", "'\(safeMode)' is not a boolean; use true or false")
+        }
+        let safeModeOn = safeMode.map { ["true", "1"].contains($0.lowercased()) } ?? false
+        if let providers {
+            guard let mode = ProviderMode(rawValue: providers.lowercased()) else {
+                throw ConfigError("VIGIL_PROVIDERS", "'\(providers)' is not a provider mode; use sandbox or live")
+            }
+            if mode == .live && safeModeOn {
+                throw ConfigError("SAFE_MODE", "SAFE_MODE=true contradicts VIGIL_PROVIDERS=live; set one of them")
+            }
+            config.providers = mode
+        } else if safeModeOn {
+            config.providers = .sandbox
+        } else if production {
+            throw ConfigError("VIGIL_PROVIDERS", "production needs an explicit provider mode: set live, or sandbox to record calls without sending them")
+        }
+
+        if let d = try reader.duration("VIGIL_VERIFICATION_DEADLINE") {
+            guard d > 0 else { throw ConfigError("VIGIL_VERIFICATION_DEADLINE", "must be longer than 0s") }
+            config.verificationDeadline = d
+        }
+        if let d = try reader.duration("VIGIL_REMINDER_AFTER") { config.reminderAfter = d }
+        if config.reminderAfter <= 0 || config.reminderAfter >= config.verificationDeadline {
+            throw ConfigError("VIGIL_REMINDER_AFTER", "\(DurationText.format(config.reminderAfter)) must be above 0s and shorter than VIGIL_VERIFICATION_DEADLINE (\(DurationText.format(config.verificationDeadline)))")
+        }
+
+        config.lightspeedWebhookSecrets = try reader.secretList("VIGIL_LIGHTSPEED_WEBHOOK_SECRET")
+        config.veriffSharedSecrets = try reader.secretList("VIGIL_VERIFF_SHARED_SECRET")
+        config.veriffAPIKey = try reader.secret("VIGIL_VERIFF_API_KEY")
+        if let url = try reader.url("VIGIL_VERIFF_BASE_URL") { config.veriffBaseURL = url }
+        config.sendgridAPIKey = try reader.secret("VIGIL_SENDGRID_API_KEY")
+        if let url = try reader.url("VIGIL_SENDGRID_BASE_URL") { config.sendgridBaseURL = url }
+        config.emailFrom = reader.string("VIGIL_EMAIL_FROM")
+        if let gateway = reader.string("VIGIL_PAYMENTS_GATEWAY") {
+            guard ["stripe", "authorizenet"].contains(gateway.lowercased()) else {
+                throw ConfigError("VIGIL_PAYMENTS_GATEWAY", "'\(gateway)' is not a supported gateway; use stripe or authorizenet")
+            }
+            config.paymentsGateway = gateway.lowercased()
+        }
+        config.paymentsAPIKey = try reader.secret("VIGIL_PAYMENTS_API_KEY")
+        config.paymentsBaseURL = try reader.url("VIGIL_PAYMENTS_BASE_URL")
+        config.lightspeedAPIToken = try reader.secret("VIGIL_LIGHTSPEED_API_TOKEN")
+        config.lightspeedBaseURL = try reader.url("VIGIL_LIGHTSPEED_BASE_URL")
+        config.adminTokens = try reader.secretList("VIGIL_ADMIN_TOKEN")
+
+        config.logFormat = production ? .json : .text
+        if let format = reader.string("VIGIL_LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigError("VIGIL_LOG_FORMAT", "'\(format)' is not a log format; use text or json")
+            }
+            config.logFormat = parsed
+        }
+        if let level = reader.string("VIGIL_LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigError("VIGIL_LOG_LEVEL", "'\(level)' is not a log level; use trace, debug, info, notice, warning, error or critical")
+            }
+            config.logLevel = parsed
+        }
+        if let d = try reader.duration("VIGIL_TASK_LEASE") {
+            guard d >= 1 else { throw ConfigError("VIGIL_TASK_LEASE", "must be at least 1s") }
+            config.taskLease = d
+        }
+        if let n = reader.string("VIGIL_WORKER_CONCURRENCY") {
+            guard let value = Int(n), (1...256).contains(value) else {
+                throw ConfigError("VIGIL_WORKER_CONCURRENCY", "'\(n)' is not a concurrency (1-256)")
+            }
+            config.workerConcurrency = value
+        }
+
+        if production {
+            if case .sqlite = config.database {
+                throw ConfigError("VIGIL_DATABASE_URL", "production runs on PostgreSQL; set postgres://USER:PASS@HOST:PORT/DB")
+            }
+            if config.lightspeedWebhookSecrets.isEmpty {
+                throw ConfigError("VIGIL_LIGHTSPEED_WEBHOOK_SECRET", "production rejects unsigned order webhooks; set the secret (or VIGIL_LIGHTSPEED_WEBHOOK_SECRET_FILE)")
+            }
+            if config.veriffSharedSecrets.isEmpty {
+                throw ConfigError("VIGIL_VERIFF_SHARED_SECRET", "production rejects unsigned decision webhooks; set the secret (or VIGIL_VERIFF_SHARED_SECRET_FILE)")
+            }
+        }
+        if config.providers == .live {
+            throw ConfigError("VIGIL_PROVIDERS", "live providers are not available in this build yet; use sandbox")
+        }
+        return config
+    }
+
+    /// True when webhooks of this kind are accepted without a signature (development only).
+    public var acceptsUnsignedWebhooks: Bool {
+        environment == .development && (lightspeedWebhookSecrets.isEmpty || veriffSharedSecrets.isEmpty)
+    }
+
+    static func parseDatabaseURL(_ text: String) throws(ConfigError) -> DatabaseLocation {
+        let name = "VIGIL_DATABASE_URL"
+        if text.hasPrefix("sqlite://") {
+            let path = String(text.dropFirst("sqlite://".count))
+            guard !path.isEmpty else { throw ConfigError(name, "sqlite:// needs a file path, e.g. sqlite://vigil-data/vigil.sqlite") }
+            return .sqlite(path: path)
+        }
+        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
+              let url = URLComponents(string: text), let host = url.host, !host.isEmpty else {
+            let scheme = text.split(separator: ":").first.map(String.init) ?? text
+            if text.contains("://") {
+                throw ConfigError(name, "unknown scheme '\(scheme)'; use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB")
+            }
+            throw ConfigError(name, "not a database URL; use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB")
+        }
+        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        guard !database.isEmpty else { throw ConfigError(name, "the PostgreSQL URL needs a database name after the host") }
+        var ssl = PostgresLocation.SSLMode.require
+        for item in url.queryItems ?? [] where item.name == "sslmode" {
+            guard let mode = item.value.flatMap(PostgresLocation.SSLMode.init(rawValue:)) else {
+                throw ConfigError(name, "sslmode must be disable, require or verify-full")
+            }
+            ssl = mode
+        }
+        return .postgres(PostgresLocation(
+            host: host, port: url.port ?? 5432, user: url.user ?? "postgres",
+            password: url.password.map { Secret($0.removingPercentEncoding ?? $0) }, database: database, sslMode: ssl))
+    }
+}
+
+/// Reads variables, treating empty as unset, and `NAME_FILE` for secrets.
+struct EnvReader {
+    let env: [String: String]
+    let readFile: (String) throws -> String
+
+    func string(_ name: String) -> String? {
+        guard let value = env[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    func duration(_ name: String) throws(ConfigError) -> TimeInterval? {
+        guard let text = string(name) else { return nil }
+        do {
+            return try DurationText.parse(text)
+        } catch {
+            throw ConfigError(name, error.description)
+        }
+    }
+
+    func url(_ name: String) throws(ConfigError) -> String? {
+        guard let text = string(name) else { return nil }
+        guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ConfigError(name, "'\(text)' is not an http(s) URL")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    func secret(_ name: String) throws(ConfigError) -> Secret? {
+        let direct = string(name)
+        let file = string("\(name)_FILE")
+        if direct != nil && file != nil {
+            throw ConfigError(name, "set either \(name) or \(name)_FILE, not both")
+        }
+        if let direct { return Secret(direct) }
+        guard let file else { return nil }
+        let contents: String
+        do {
+            contents = try readFile(file)
+        } catch {
+            throw ConfigError("\(name)_FILE", "cannot read \(file)")
+        }
+        let value = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw ConfigError("\(name)_FILE", "\(file) is empty") }
+        return Secret(value)
+    }
+
+    /// A comma-separated list of secrets (rotation: any one verifies).
+    func secretList(_ name: String) throws(ConfigError) -> [Secret] {
+        guard let joined = try secret(name) else { return [] }
+        return joined.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.map(Secret.init)
+    }
+}

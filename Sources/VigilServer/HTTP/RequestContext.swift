@@ -1,0 +1,16 @@
+import Hummingbird
+import Logging
+
+/// Per-request context: Hummingbird's core storage plus the request id every response and
+/// log line carries.
+public struct VigilRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var requestId = ""
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Webhook payloads are small; 1 MiB leaves ample room and bounds memory per request.
+    public var maxUploadSize: Int { 1 << 20 }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import VigilCore
+import VigilFlow
+import VigilStore
+
+/// The two inbound webhooks. Order of checks: media type, size, signature over the raw bytes,
+/// and only then parsing, so unauthenticated input is never interpreted.
+struct WebhookRoutes {
+    let services: AppServices
+
+    static let lightspeedHeaders = [HTTPField.Name.literal("X-Signature")]
+    static let veriffHeaders = ["X-HMAC-SIGNATURE", "VRF-HMAC-SIGNATURE", "X-Signature"].map(HTTPField.Name.literal)
+
+    func register(on router: Router<VigilRequestContext>) {
+        router.post("/api/v1/post-purchase/webhook") { request, context in
+            try await orderWebhook(request, context: context)
+        }
+        router.post("/api/v1/veriff/webhook") { request, context in
+            try await decisionWebhook(request, context: context)
+        }
+    }
+
+    func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let body = try await authenticatedBody(
+            request, context: context, secrets: services.config.lightspeedWebhookSecrets, headers: Self.lightspeedHeaders)
+        let order: OrderEvent
+        do {
+            order = try WebhookParser.order(from: body)
+        } catch {
+            throw Problem.badRequest(error.message)
+        }
+        var logger = context.logger
+        logger[metadataKey: "order_id"] = .string(order.orderId)
+        let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
+        switch receipt {
+        case .created(let session):
+            logger.info("order received; verification session opened")
+            return json(.accepted, SessionJSON.summary(session))
+        case .duplicate:
+            logger.info("duplicate order webhook ignored")
+            return json(.ok, ["idempotent": true, "orderId": order.orderId])
+        case .ignored(let event):
+            logger.info("order event recorded without action", metadata: ["event": .string(event)])
+            return json(.ok, ["ignored": true, "event": event, "orderId": order.orderId])
+        }
+    }
+
+    func decisionWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        let body = try await authenticatedBody(
+            request, context: context, secrets: services.config.veriffSharedSecrets, headers: Self.veriffHeaders)
+        let decision: DecisionEvent
+        do {
+            decision = try WebhookParser.decision(from: body)
+        } catch {
+            throw Problem.badRequest(error.message)
+        }
+        var logger = context.logger
+        if let orderId = decision.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
+        let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
+        switch receipt {
+        case .applied(let state, let event):
+            logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
+            return json(.accepted, ["accepted": true, "orderId": decision.orderId as Any, "status": state.rawValue, "event": event])
+        case .duplicate:
+            return json(.ok, ["idempotent": true])
+        case .unknownOrder:
+            logger.warning("decision for an unknown order recorded for review")
+            return json(.accepted, ["accepted": true, "review": true, "detail": "no session for this order; recorded for review"])
+        }
+    }
+
+    /// Checks media type, reads the body within the limit, and verifies its signature.
+    func authenticatedBody(_ request: Request, context: VigilRequestContext, secrets: [Secret],
+                           headers: [HTTPField.Name]) async throws -> Data {
+        guard Self.isJSON(request.headers[.contentType]) else { throw Problem.unsupportedMediaType() }
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let body = Data(buffer.readableBytesView)
+        if secrets.isEmpty {
+            // Only reachable in development: production refuses to start without secrets.
+            return body
+        }
+        let presented = headers.lazy.compactMap { request.headers[$0] }.first
+        guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) else {
+            context.logger.warning("webhook rejected: bad or missing signature", metadata: [
+                "path": .string(request.uri.path), "signature_present": .stringConvertible(presented != nil)])
+            throw Problem.invalidSignature
+        }
+        return body
+    }
+
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let media = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
+    }
+}
+
+/// Runs a datastore operation; a failure becomes a 503 the sender can retry, never a 500 with
+/// internals. Problems pass through untouched.
+func datastore<T>(_ logger: Logger, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let problem as Problem {
+        throw problem
+    } catch {
+        logger.error("datastore operation failed", metadata: ["error": "\(error)"])
+        throw Problem.unavailable
+    }
+}
+
+enum SessionJSON {
+    static func summary(_ s: SessionRecord) -> [String: Any] {
+        var out: [String: Any] = [
+            "orderId": s.orderId,
+            "status": s.state.rawValue,
+            "refundStatus": s.refundStatus.rawValue,
+            "deadline": Timestamp.string(s.deadline),
+            "createdAt": Timestamp.string(s.createdAt),
+        ]
+        if let r = s.reminderAt { out["reminderAt"] = Timestamp.string(r) }
+        if let v = s.verificationURL { out["verificationUrl"] = v }
+        if let d = s.decidedAt { out["decidedAt"] = Timestamp.string(d) }
+        return out
+    }
+}

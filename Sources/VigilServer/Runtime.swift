@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import VigilCore
+import VigilFlow
+import VigilProviders
+import VigilQueue
+import VigilStore
+
+/// Assembles Vigil from its configuration: the store, the flow, the task workers and the HTTP
+/// server, run as one service group.
+public enum VigilRuntime {
+    /// Opens the configured datastore (without migrating).
+    public static func openStore(_ config: VigilConfig, logger: Logger) async throws -> any Store {
+        switch config.database {
+        case .sqlite(let path):
+            return try await SQLiteStore.open(path: path, logger: logger)
+        case .postgres:
+            throw ConfigError("VIGIL_DATABASE_URL", "PostgreSQL is not available in this build yet; use sqlite://PATH")
+        }
+    }
+
+    public static func providers(_ config: VigilConfig, store: any Store, clock: any VigilClock) -> Providers {
+        // Live providers are refused by configuration until they exist; sandbox records to the outbox.
+        SandboxProviders(store: store, clock: clock).providers
+    }
+
+    /// The per-queue workers for this process.
+    public static func workers(_ config: VigilConfig, store: any Store, providers: Providers, clock: any VigilClock,
+                               status: SchedulerStatus, logger: Logger) -> TaskWorkers<any StoreTransaction> {
+        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
+        let owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        let taskStore = store.taskStore
+        let queues = FlowQueues.defaults(concurrency: config.workerConcurrency).map { queue -> QueueWorker<any StoreTransaction> in
+            QueueWorker<any StoreTransaction>(
+                config: queue, store: taskStore, handler: handler, clock: clock, owner: owner,
+                leaseDuration: config.taskLease, logger: logger)
+        }
+        return TaskWorkers(workers: queues, status: status, logger: logger)
+    }
+
+    /// `vigil serve`: migrate, then run the HTTP server and the task workers until SIGTERM/SIGINT.
+    public static func serve(_ config: VigilConfig, logger: Logger) async throws {
+        let clock = SystemClock()
+        let store = try await openStore(config, logger: logger)
+        let applied: [Int]
+        do {
+            applied = try await store.migrate()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
+
+        let providers = providers(config, store: store, clock: clock)
+        let flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
+            verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
+        let status = SchedulerStatus()
+        let workers = workers(config, store: store, providers: providers, clock: clock, status: status, logger: logger)
+        let services = AppServices(config: config, store: store, flow: flow, providers: providers,
+                                   scheduler: status, clock: clock)
+        let app = buildApplication(services, logger: logger)
+
+        for warning in startupWarnings(config) { logger.warning("\(warning)") }
+        logger.info("vigil starting", metadata: [
+            "version": .string(VigilVersion.current), "address": "\(config.host):\(config.port)",
+            "environment": .string(config.environment.rawValue), "providers": .string(config.providers.rawValue),
+            "database": .string(describe(config.database)),
+        ])
+        // Services stop in reverse order: the HTTP server drains first, then the workers finish
+        // or hand back their tasks, and the store closes last.
+        let group = ServiceGroup(configuration: .init(
+            services: [StoreService(store: store), workers, app],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("vigil stopped")
+    }
+
+    public static func startupWarnings(_ config: VigilConfig) -> [String] {
+        var warnings: [String] = []
+        if config.environment == .development {
+            if config.lightspeedWebhookSecrets.isEmpty {
+                warnings.append("VIGIL_LIGHTSPEED_WEBHOOK_SECRET is not set: unsigned order webhooks are accepted (development only)")
+            }
+            if config.veriffSharedSecrets.isEmpty {
+                warnings.append("VIGIL_VERIFF_SHARED_SECRET is not set: unsigned decision webhooks are accepted (development only)")
+            }
+        }
+        if config.providers == .sandbox {
+            warnings.append("providers are in sandbox mode: calls are recorded in the outbox, nothing is sent")
+        }
+        return warnings
+    }
+
+    static func describe(_ database: DatabaseLocation) -> String {
+        switch database {
+        case .sqlite(let path): "sqlite://\(path)"
+        case .postgres(let pg): "postgres://\(pg.host):\(pg.port)/\(pg.database)"
+        }
+    }
+}

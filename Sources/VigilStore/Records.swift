@@ -1,0 +1,135 @@
+import Foundation
+import VigilCore
+import VigilQueue
+
+/// A verification session: one per order.
+public struct SessionRecord: Sendable, Equatable, Codable {
+    public var orderId: String
+    public var state: SessionState
+    public var refundStatus: RefundStatus
+    public var customerEmail: String
+    public var customerName: String?
+    public var customerId: String?
+    public var orderTotal: Decimal
+    public var currency: String?
+    public var paymentId: String?
+    public var verificationId: String?
+    public var verificationURL: String?
+    public var deadline: Date
+    public var reminderAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var decidedAt: Date?
+
+    public init(orderId: String, state: SessionState, refundStatus: RefundStatus, customerEmail: String,
+                customerName: String?, customerId: String?, orderTotal: Decimal, currency: String?,
+                paymentId: String?, verificationId: String?, verificationURL: String?, deadline: Date,
+                reminderAt: Date?, createdAt: Date, updatedAt: Date, decidedAt: Date?) {
+        self.orderId = orderId
+        self.state = state
+        self.refundStatus = refundStatus
+        self.customerEmail = customerEmail
+        self.customerName = customerName
+        self.customerId = customerId
+        self.orderTotal = orderTotal
+        self.currency = currency
+        self.paymentId = paymentId
+        self.verificationId = verificationId
+        self.verificationURL = verificationURL
+        self.deadline = deadline
+        self.reminderAt = reminderAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.decidedAt = decidedAt
+    }
+}
+
+/// One row of the append-only event log (an order's timeline).
+public struct EventRecord: Sendable, Equatable {
+    public var id: Int64
+    public var orderId: String?
+    public var type: String
+    public var at: Date
+    /// A JSON object.
+    public var data: String
+
+    public init(id: Int64, orderId: String?, type: String, at: Date, data: String) {
+        self.id = id
+        self.orderId = orderId
+        self.type = type
+        self.at = at
+        self.data = data
+    }
+}
+
+/// A provider call made, or in sandbox mode recorded instead of made.
+public struct OutboxRecord: Sendable, Equatable {
+    public var id: Int64
+    public var idempotencyKey: String
+    public var provider: String
+    public var operation: String
+    public var orderId: String?
+    public var taskId: Int64?
+    /// `sandbox` (recorded, not sent) or `live` (sent).
+    public var mode: String
+    public var request: String
+    public var response: String?
+    public var at: Date
+
+    public init(id: Int64 = 0, idempotencyKey: String, provider: String, operation: String, orderId: String?,
+                taskId: Int64?, mode: String, request: String, response: String?, at: Date) {
+        self.id = id
+        self.idempotencyKey = idempotencyKey
+        self.provider = provider
+        self.operation = operation
+        self.orderId = orderId
+        self.taskId = taskId
+        self.mode = mode
+        self.request = request
+        self.response = response
+        self.at = at
+    }
+}
+
+/// Something a person should look at: a late or contradictory decision, a decision for an
+/// unknown order, a refund that could not be made.
+public struct ReviewRecord: Sendable, Equatable {
+    public var id: Int64
+    public var orderId: String?
+    public var reason: String
+    public var eventId: String?
+    public var createdAt: Date
+
+    public init(id: Int64, orderId: String?, reason: String, eventId: String?, createdAt: Date) {
+        self.id = id
+        self.orderId = orderId
+        self.reason = reason
+        self.eventId = eventId
+        self.createdAt = createdAt
+    }
+}
+
+public struct StoredWebhook: Sendable, Equatable {
+    public var provider: String
+    public var eventId: String
+    public var kind: String
+    public var orderId: String?
+    public var payload: String
+    public var receivedAt: Date
+
+    public init(provider: String, eventId: String, kind: String, orderId: String?, payload: String, receivedAt: Date) {
+        self.provider = provider
+        self.eventId = eventId
+        self.kind = kind
+        self.orderId = orderId
+        self.payload = payload
+        self.receivedAt = receivedAt
+    }
+}
+
+/// A store's readiness: schema versions applied and known to this build.
+public struct MigrationStatus: Sendable, Equatable {
+    public var applied: [Int]
+    public var pending: [Migration]
+    public var unknown: [Int]
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import NIOCore
+import SQLiteNIO
+import VigilCore
+import VigilQueue
+
+/// The embedded store: one SQLite file in WAL mode. One writer connection serialised by a lock
+/// (SQLite allows a single writer; `BEGIN IMMEDIATE` takes the write lock up front so a
+/// transaction never fails half-way on a lock upgrade), and one reader connection for the
+/// admin API, which WAL lets run beside the writer.
+public final class SQLiteStore: Store {
+    public typealias Transaction = any StoreTransaction
+
+    let writer: SQLiteConnection
+    let reader: SQLiteConnection
+    let writeLock = AsyncLock()
+    public let wakeups = WakeupHub()
+    public let path: String
+
+    private init(path: String, writer: SQLiteConnection, reader: SQLiteConnection) {
+        self.path = path
+        self.writer = writer
+        self.reader = reader
+    }
+
+    /// Opens (creating if needed) the database at `path`. Does not migrate.
+    public static func open(path: String, logger: Logger = Logger(label: "vigil.sqlite")) async throws -> SQLiteStore {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError("cannot create the database folder \(directory): \(error.localizedDescription)")
+            }
+        }
+        let writer: SQLiteConnection
+        do {
+            writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            throw StoreError("cannot open the SQLite database at \(path): \(error)")
+        }
+        // WAL lets readers run beside the writer; synchronous=FULL syncs the WAL on every commit,
+        // so a transaction that returned is on disk even if the process or the machine dies next.
+        for pragma in ["PRAGMA busy_timeout = 10000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+                       "PRAGMA foreign_keys = ON"] {
+            _ = try await writer.query(pragma)
+        }
+        let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        for pragma in ["PRAGMA busy_timeout = 10000", "PRAGMA query_only = 1"] {
+            _ = try await reader.query(pragma)
+        }
+        return SQLiteStore(path: path, writer: writer, reader: reader)
+    }
+
+    public func close() async throws {
+        await writeLock.withLock {
+            try? await writer.close()
+        }
+        try? await reader.close()
+    }
+
+    // MARK: Transactions
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T {
+        try await transaction { try await body($0) }
+    }
+
+    /// A write transaction on the writer connection; wakes the workers of queues that got work.
+    func transaction<T: Sendable>(_ body: @Sendable (SQLiteTransaction) async throws -> T) async throws -> T {
+        let (result, queues) = try await writeLock.withLock { () async throws -> (T, Set<String>) in
+            _ = try await writer.query("BEGIN IMMEDIATE")
+            let tx = SQLiteTransaction(connection: writer)
+            do {
+                let result = try await body(tx)
+                _ = try await writer.query("COMMIT")
+                return (result, tx.wakeQueues)
+            } catch {
+                _ = try? await writer.query("ROLLBACK")
+                throw error
+            }
+        }
+        if !queues.isEmpty { wakeups.wake(queues: queues) }
+        return result
+    }
+
+    // MARK: Migrations
+
+    public func migrationStatus() async throws -> MigrationStatus {
+        let exists = try await reader.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+        let applied: [Int] = exists.isEmpty ? [] : try await reader.query(
+            "SELECT version FROM schema_migrations ORDER BY version").compactMap { $0.int("version") }
+        let known = Set(SQLiteMigrations.all.map(\.version))
+        return MigrationStatus(
+            applied: applied,
+            pending: SQLiteMigrations.all.filter { !applied.contains($0.version) },
+            unknown: applied.filter { !known.contains($0) })
+    }
+
+    public func migrate() async throws -> [Int] {
+        try await writeLock.withLock {
+            _ = try await writer.query("BEGIN IMMEDIATE")
+            do {
+                _ = try await writer.query("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)
+                    """)
+                let applied = Set(try await writer.query("SELECT version FROM schema_migrations")
+                    .compactMap { $0.int("version") })
+                let known = Set(SQLiteMigrations.all.map(\.version))
+                if let newer = applied.subtracting(known).max() {
+                    throw StoreError("the database has schema version \(newer), newer than this vigil knows (\(known.max() ?? 0)); run a newer vigil")
+                }
+                var done: [Int] = []
+                for migration in SQLiteMigrations.all where !applied.contains(migration.version) {
+                    for statement in migration.statements { _ = try await writer.query(statement) }
+                    _ = try await writer.query(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                        [.int(migration.version), .text(migration.name), .ms(Date())])
+                    done.append(migration.version)
+                }
+                _ = try await writer.query("COMMIT")
+                return done
+            } catch {
+                _ = try? await writer.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await reader.query("SELECT 1")
+    }
+
+    // MARK: Task queue
+
+    public func claimTasks(queue: String, limit: Int, owner: String, now: Date, leaseDuration: TimeInterval) async throws -> [ClaimedTask] {
+        guard limit > 0 else { return [] }
+        let token = UUID().uuidString
+        let leaseUntil = now.addingTimeInterval(leaseDuration)
+        let rows = try await writeLock.withLock {
+            try await writer.query("""
+                UPDATE tasks SET state = 'running', attempts = attempts + 1,
+                    first_attempt_at = COALESCE(first_attempt_at, ?1), lease_owner = ?2, lease_token = ?3,
+                    run_at = ?4, updated_at = ?1
+                WHERE id IN (
+                    SELECT id FROM tasks
+                    WHERE queue = ?5 AND state IN ('scheduled', 'retrying', 'running') AND run_at <= ?1
+                    ORDER BY run_at, id LIMIT ?6)
+                RETURNING \(SQLiteTaskColumns.list)
+                """, [.ms(now), .text(owner), .text(token), .ms(leaseUntil), .text(queue), .int(limit)])
+        }
+        return try rows.map { ClaimedTask(task: try $0.taskRecord(), leaseToken: token, leaseExpiresAt: leaseUntil) }
+            .sorted { ($0.task.scheduledAt, $0.task.id) < ($1.task.scheduledAt, $1.task.id) }
+    }
+
+    public func nextDueTime(queue: String) async throws -> Date? {
+        let rows = try await reader.query("""
+            SELECT MIN(run_at) AS next FROM tasks
+            WHERE queue = ? AND state IN ('scheduled', 'retrying', 'running')
+            """, [.text(queue)])
+        return rows.first?.date("next")
+    }
+
+    public func completeTask(_ task: ClaimedTask, now: Date,
+                             then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
+        try await transaction { sql in
+            let done = try await sql.fenced(task, """
+                UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL,
+                    updated_at = ?1, finished_at = ?1
+                """, [.ms(now)])
+            if done { try await then(sql) }
+            return done
+        }
+    }
+
+    public func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
+                         then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
+        try await transaction { sql in
+            let done: Bool
+            if let retryAt {
+                done = try await sql.fenced(task, """
+                    UPDATE tasks SET state = 'retrying', lease_owner = NULL, lease_token = NULL,
+                        run_at = ?2, scheduled_at = ?2, last_error = ?3, updated_at = ?1
+                    """, [.ms(now), .ms(retryAt), .text(error)])
+            } else {
+                done = try await sql.fenced(task, """
+                    UPDATE tasks SET state = 'dead', lease_owner = NULL, lease_token = NULL,
+                        last_error = ?3, updated_at = ?1, finished_at = ?1, run_at = ?2
+                    """, [.ms(now), .ms(now), .text(error)])
+            }
+            if done { try await then(sql) }
+            return done
+        }
+    }
+
+    public func releaseTask(_ task: ClaimedTask, now: Date) async throws {
+        _ = try await transaction { sql in
+            try await sql.fenced(task, """
+                UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END,
+                    attempts = attempts - 1,
+                    first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
+                    lease_owner = NULL, lease_token = NULL, run_at = ?1, updated_at = ?1
+                """, [.ms(now)])
+        }
+    }
+
+    public func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool {
+        try await transaction { sql in
+            try await sql.fenced(task, "UPDATE tasks SET run_at = ?1", [.ms(until)])
+        }
+    }
+
+    public func cancelTask(id: Int64, now: Date) async throws -> Bool {
+        try await transaction { sql in
+            try await !sql.connection.query("""
+                UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL,
+                    updated_at = ?1, finished_at = ?1
+                WHERE id = ?2 AND state IN ('scheduled', 'retrying', 'running') RETURNING id
+                """, [.ms(now), .integer(SQLiteInt64(id))]).isEmpty
+        }
+    }
+
+    public func retryDeadTask(id: Int64, now: Date) async throws -> Bool {
+        try await transaction { sql in
+            let rows = try await sql.connection.query("""
+                UPDATE tasks SET state = 'scheduled', attempts = 0, first_attempt_at = NULL, last_error = NULL,
+                    run_at = ?1, scheduled_at = ?1, updated_at = ?1, finished_at = NULL
+                WHERE id = ?2 AND state = 'dead' RETURNING queue
+                """, [.ms(now), .integer(SQLiteInt64(id))])
+            for row in rows { if let q = row.string("queue") { sql.wakeQueues.insert(q) } }
+            return !rows.isEmpty
+        }
+    }
+
+    // MARK: Reads
+
+    public func session(orderId: String) async throws -> SessionRecord? {
+        try await reader.query("SELECT * FROM sessions WHERE order_id = ?", [.text(orderId)]).first?.sessionRecord()
+    }
+
+    public func tasks(orderId: String) async throws -> [TaskRecord] {
+        try await reader.query(
+            "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE order_id = ? ORDER BY id", [.text(orderId)]
+        ).map { try $0.taskRecord() }
+    }
+
+    public func task(named name: String) async throws -> TaskRecord? {
+        try await reader.query("SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE name = ?", [.text(name)])
+            .first?.taskRecord()
+    }
+
+    public func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord] {
+        try await reader.query("""
+            SELECT \(SQLiteTaskColumns.list) FROM tasks
+            WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2)
+            ORDER BY id LIMIT ?3
+            """, [queue.map { .text($0) } ?? .null, state.map { .text($0.rawValue) } ?? .null, .int(limit)]
+        ).map { try $0.taskRecord() }
+    }
+
+    public func events(orderId: String) async throws -> [EventRecord] {
+        try await reader.query("SELECT * FROM events WHERE order_id = ? ORDER BY id", [.text(orderId)])
+            .map { try $0.eventRecord() }
+    }
+
+    public func events(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventRecord] {
+        try await reader.query("""
+            SELECT * FROM events
+            WHERE at >= ?1 AND at < ?2 AND id > ?3
+            ORDER BY id LIMIT ?4
+            """, [.ms(since ?? .distantPast), .ms(until ?? .distantFuture), .integer(SQLiteInt64(afterId)), .int(limit)]
+        ).map { try $0.eventRecord() }
+    }
+
+    public func outbox(orderId: String) async throws -> [OutboxRecord] {
+        try await reader.query("SELECT * FROM outbox WHERE order_id = ? ORDER BY id", [.text(orderId)])
+            .map { try $0.outboxRecord() }
+    }
+
+    public func outbox(idempotencyKey: String) async throws -> OutboxRecord? {
+        try await reader.query("SELECT * FROM outbox WHERE idempotency_key = ?", [.text(idempotencyKey)])
+            .first?.outboxRecord()
+    }
+
+    public func reviews(limit: Int) async throws -> [ReviewRecord] {
+        try await reader.query(
+            "SELECT * FROM reviews WHERE resolved_at IS NULL ORDER BY id LIMIT ?", [.int(limit)]
+        ).map { row in
+            ReviewRecord(id: Int64(row.int("id") ?? 0), orderId: row.string("order_id"),
+                         reason: row.string("reason") ?? "", eventId: row.string("event_id"),
+                         createdAt: row.date("created_at") ?? .distantPast)
+        }
+    }
+}

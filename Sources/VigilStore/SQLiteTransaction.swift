@@ -1,0 +1,200 @@
+import Foundation
+import SQLiteNIO
+import VigilCore
+import VigilQueue
+
+/// Statements inside one SQLite write transaction (the writer connection, under the lock).
+final class SQLiteTransaction: StoreTransaction {
+    let connection: SQLiteConnection
+    /// Queues that got new work in this transaction: their workers are woken after commit.
+    var wakeQueues: Set<String> = []
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    /// Runs an UPDATE on a claimed task only while this worker still holds its lease.
+    func fenced(_ task: ClaimedTask, _ update: String, _ binds: [SQLiteData]) async throws -> Bool {
+        let n = binds.count
+        let rows = try await connection.query(
+            "\(update) WHERE id = ?\(n + 1) AND lease_token = ?\(n + 2) AND state = 'running' RETURNING id",
+            binds + [.integer(SQLiteInt64(task.task.id)), .text(task.leaseToken)])
+        return !rows.isEmpty
+    }
+
+    func recordWebhook(_ webhook: StoredWebhook) async throws -> Bool {
+        let rows = try await connection.query("""
+            INSERT INTO webhook_events (provider, event_id, kind, order_id, payload, received_at)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id
+            """, [.text(webhook.provider), .text(webhook.eventId), .text(webhook.kind),
+                  .optionalText(webhook.orderId), .text(webhook.payload), .ms(webhook.receivedAt)])
+        return !rows.isEmpty
+    }
+
+    func session(orderId: String) async throws -> SessionRecord? {
+        try await connection.query("SELECT * FROM sessions WHERE order_id = ?", [.text(orderId)])
+            .first?.sessionRecord()
+    }
+
+    func session(verificationId: String) async throws -> SessionRecord? {
+        try await connection.query("SELECT * FROM sessions WHERE verification_id = ?", [.text(verificationId)])
+            .first?.sessionRecord()
+    }
+
+    func insertSession(_ s: SessionRecord) async throws {
+        _ = try await connection.query("""
+            INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
+                order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
+                created_at, updated_at, decided_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, Self.sessionBinds(s))
+    }
+
+    func updateSession(_ s: SessionRecord) async throws {
+        let binds = Self.sessionBinds(s)
+        _ = try await connection.query("""
+            UPDATE sessions SET state = ?2, refund_status = ?3, customer_email = ?4, customer_name = ?5,
+                customer_id = ?6, order_total = ?7, currency = ?8, payment_id = ?9, verification_id = ?10,
+                verification_url = ?11, deadline = ?12, reminder_at = ?13, created_at = ?14, updated_at = ?15,
+                decided_at = ?16
+            WHERE order_id = ?1
+            """, binds)
+    }
+
+    private static func sessionBinds(_ s: SessionRecord) -> [SQLiteData] {
+        [.text(s.orderId), .text(s.state.rawValue), .text(s.refundStatus.rawValue), .text(s.customerEmail),
+         .optionalText(s.customerName), .optionalText(s.customerId), .text("\(s.orderTotal)"),
+         .optionalText(s.currency), .optionalText(s.paymentId), .optionalText(s.verificationId),
+         .optionalText(s.verificationURL), .ms(s.deadline), s.reminderAt.map { .ms($0) } ?? .null,
+         .ms(s.createdAt), .ms(s.updatedAt), s.decidedAt.map { .ms($0) } ?? .null]
+    }
+
+    func enqueue(_ task: NewTask) async throws -> EnqueueResult {
+        let now = task.runAt
+        let inserted = try await connection.query("""
+            INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
+                created_at, updated_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, 'scheduled', 0, ?6, ?6, ?7, ?7)
+            ON CONFLICT (name) DO NOTHING
+            RETURNING \(SQLiteTaskColumns.list)
+            """, [.text(task.name), .text(task.queue), .text(task.kind), .optionalText(task.orderId),
+                  .text(task.payload), .ms(task.runAt), .ms(min(now, Date()))])
+        if let row = inserted.first {
+            wakeQueues.insert(task.queue)
+            return .created(try row.taskRecord())
+        }
+        let existing = try await connection.query(
+            "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE name = ?", [.text(task.name)])
+        guard let row = existing.first else {
+            throw StoreError("task \(task.name) neither inserted nor found")
+        }
+        return .duplicate(try row.taskRecord())
+    }
+
+    func cancelTask(named name: String, now: Date) async throws -> Bool {
+        try await !connection.query("""
+            UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL,
+                updated_at = ?1, finished_at = ?1
+            WHERE name = ?2 AND state IN ('scheduled', 'retrying', 'running') RETURNING id
+            """, [.ms(now), .text(name)]).isEmpty
+    }
+
+    func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws {
+        _ = try await connection.query(
+            "INSERT INTO events (order_id, type, at, data) VALUES (?, ?, ?, ?)",
+            [.optionalText(orderId), .text(type), .ms(at), .text(data)])
+    }
+
+    func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws {
+        _ = try await connection.query(
+            "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (?, ?, ?, ?)",
+            [.optionalText(orderId), .text(reason), .optionalText(eventId), .ms(at)])
+    }
+
+    func recordOutbox(_ e: OutboxRecord) async throws -> OutboxRecord {
+        let inserted = try await connection.query("""
+            INSERT INTO outbox (idempotency_key, provider, operation, order_id, task_id, mode, request, response, at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
+            """, [.text(e.idempotencyKey), .text(e.provider), .text(e.operation), .optionalText(e.orderId),
+                  e.taskId.map { .integer(SQLiteInt64($0)) } ?? .null, .text(e.mode), .text(e.request),
+                  .optionalText(e.response), .ms(e.at)])
+        if let row = inserted.first { return try row.outboxRecord() }
+        guard let row = try await connection.query(
+            "SELECT * FROM outbox WHERE idempotency_key = ?", [.text(e.idempotencyKey)]).first else {
+            throw StoreError("outbox entry \(e.idempotencyKey) neither inserted nor found")
+        }
+        return try row.outboxRecord()
+    }
+}
+
+enum SQLiteTaskColumns {
+    static let list = """
+        id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at, \
+        last_error, created_at, updated_at
+        """
+}
+
+extension SQLiteData {
+    static func ms(_ date: Date) -> SQLiteData { .integer(SQLiteInt64(date.millisecondsSince1970)) }
+    static func int(_ value: Int) -> SQLiteData { .integer(SQLiteInt64(value)) }
+    static func optionalText(_ value: String?) -> SQLiteData { value.map { .text($0) } ?? .null }
+}
+
+extension SQLiteRow {
+    func string(_ name: String) -> String? {
+        guard let data = column(name), !data.isNull else { return nil }
+        return data.string
+    }
+    func int(_ name: String) -> Int? {
+        guard let data = column(name), !data.isNull else { return nil }
+        return data.integer.map { Int($0) }
+    }
+    func date(_ name: String) -> Date? {
+        int(name).map { Date(millisecondsSince1970: Int64($0)) }
+    }
+    func required(_ name: String) throws -> String {
+        guard let value = string(name) else { throw StoreError("column \(name) is missing or null") }
+        return value
+    }
+
+    func taskRecord() throws -> TaskRecord {
+        guard let state = TaskState(rawValue: try required("state")) else {
+            throw StoreError("unknown task state in row: \(string("state") ?? "")")
+        }
+        return TaskRecord(
+            id: Int64(int("id") ?? 0), name: try required("name"), queue: try required("queue"),
+            kind: try required("kind"), orderId: string("order_id"), payload: try required("payload"),
+            state: state, attempts: int("attempts") ?? 0, scheduledAt: date("scheduled_at") ?? .distantPast,
+            firstAttemptAt: date("first_attempt_at"), lastError: string("last_error"),
+            createdAt: date("created_at") ?? .distantPast, updatedAt: date("updated_at") ?? .distantPast)
+    }
+
+    func sessionRecord() throws -> SessionRecord {
+        guard let state = SessionState(rawValue: try required("state")),
+              let refund = RefundStatus(rawValue: try required("refund_status")) else {
+            throw StoreError("unknown session state in row for order \(string("order_id") ?? "")")
+        }
+        return SessionRecord(
+            orderId: try required("order_id"), state: state, refundStatus: refund,
+            customerEmail: try required("customer_email"), customerName: string("customer_name"),
+            customerId: string("customer_id"), orderTotal: Decimal(string: try required("order_total")) ?? 0,
+            currency: string("currency"), paymentId: string("payment_id"),
+            verificationId: string("verification_id"), verificationURL: string("verification_url"),
+            deadline: date("deadline") ?? .distantPast, reminderAt: date("reminder_at"),
+            createdAt: date("created_at") ?? .distantPast, updatedAt: date("updated_at") ?? .distantPast,
+            decidedAt: date("decided_at"))
+    }
+
+    func eventRecord() throws -> EventRecord {
+        EventRecord(id: Int64(int("id") ?? 0), orderId: string("order_id"), type: try required("type"),
+                    at: date("at") ?? .distantPast, data: string("data") ?? "{}")
+    }
+
+    func outboxRecord() throws -> OutboxRecord {
+        OutboxRecord(
+            id: Int64(int("id") ?? 0), idempotencyKey: try required("idempotency_key"),
+            provider: try required("provider"), operation: try required("operation"),
+            orderId: string("order_id"), taskId: int("task_id").map { Int64($0) }, mode: try required("mode"),
+            request: try required("request"), response: string("response"), at: date("at") ?? .distantPast)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import VigilCore
+import VigilQueue
+
+/// Operations inside one database transaction. Everything the flow writes for one event goes
+/// through one of these, so the state change, the idempotency record, the tasks and the
+/// event-log rows commit together or not at all.
+public protocol StoreTransaction: AnyObject {
+    /// Records a webhook delivery; false when `(provider, eventId)` was seen before.
+    func recordWebhook(_ webhook: StoredWebhook) async throws -> Bool
+
+    func session(orderId: String) async throws -> SessionRecord?
+    func session(verificationId: String) async throws -> SessionRecord?
+    func insertSession(_ session: SessionRecord) async throws
+    func updateSession(_ session: SessionRecord) async throws
+
+    func enqueue(_ task: NewTask) async throws -> EnqueueResult
+    /// Cancels a task that has not finished; true when it was cancelled by this call.
+    @discardableResult func cancelTask(named name: String, now: Date) async throws -> Bool
+
+    func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws
+    func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws
+    /// Records a provider call under its idempotency key; a second record with the same key
+    /// returns the first and writes nothing.
+    func recordOutbox(_ entry: OutboxRecord) async throws -> OutboxRecord
+}
+
+/// The database behind Vigil: transactions for the flow, the task queue, and the read side
+/// for the admin API and export.
+public protocol Store: TaskStore where Transaction == any StoreTransaction {
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T
+
+    func migrationStatus() async throws -> MigrationStatus
+    /// Applies pending migrations in one transaction; returns the versions applied.
+    func migrate() async throws -> [Int]
+    /// A trivial round-trip, for health checks.
+    func ping() async throws
+
+    func session(orderId: String) async throws -> SessionRecord?
+    func tasks(orderId: String) async throws -> [TaskRecord]
+    func task(named name: String) async throws -> TaskRecord?
+    func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord]
+    func events(orderId: String) async throws -> [EventRecord]
+    /// Event-log rows with `since <= at < until`, in time order, after the row id `afterId`.
+    func events(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventRecord]
+    func outbox(orderId: String) async throws -> [OutboxRecord]
+    func outbox(idempotencyKey: String) async throws -> OutboxRecord?
+    func reviews(limit: Int) async throws -> [ReviewRecord]
+
+    /// Cancels a task by id; false when it had already finished (not an error).
+    func cancelTask(id: Int64, now: Date) async throws -> Bool
+    /// Re-drives a dead task: a fresh set of attempts, due now.
+    func retryDeadTask(id: Int64, now: Date) async throws -> Bool
+
+    func close() async throws
+}
+
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Store {
+    /// This store as the queue sees it. (Converting from inside the concrete type sidesteps a
+    /// compiler limitation when upcasting `any Store` directly.)
+    public var taskStore: any TaskStore<any StoreTransaction> { self }
+}

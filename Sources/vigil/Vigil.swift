@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VigilCore
+import VigilServer
+import VigilStore
+
+/// `vigil`: the command line. Configuration comes from the environment (see `vigil --help`).
+@main
+struct VigilCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
+        discussion: EnvironmentHelp.all,
+        version: VigilVersion.current,
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self])
+
+    /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ConfigError {
+            fail("vigil: \(error)", code: 2)
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                Foundation.exit(0)
+            }
+            if code == .validationFailure {
+                fail(message, code: 2)
+            }
+            fail("vigil: \(message.isEmpty ? "\(error)" : message)", code: 1)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// Loads configuration and logging the same way for every command.
+enum Setup {
+    static func config() throws -> VigilConfig {
+        try VigilConfig.load(environment: ProcessInfo.processInfo.environment)
+    }
+
+    static func logger(_ config: VigilConfig, label: String = "vigil") -> Logger {
+        VigilLogging.bootstrap(format: config.logFormat, level: config.logLevel)
+        var logger = Logger(label: label)
+        logger.logLevel = config.logLevel
+        return logger
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP server and the task workers; migrates the schema first.",
+        discussion: EnvironmentHelp.all)
+
+    func run() async throws {
+        let config = try Setup.config()
+        try await VigilRuntime.serve(config, logger: Setup.logger(config))
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending schema migrations (in one transaction).",
+        discussion: EnvironmentHelp.database)
+
+    @Flag(help: "Apply nothing; exit 1 if any migration is pending (for deploy pipelines).")
+    var check = false
+
+    func run() async throws {
+        let config = try Setup.config()
+        let logger = Setup.logger(config)
+        let store = try await VigilRuntime.openStore(config, logger: logger)
+        defer { Task { try? await store.close() } }
+        if check {
+            let status = try await store.migrationStatus()
+            if !status.unknown.isEmpty {
+                print("database has schema version(s) \(status.unknown) unknown to this vigil")
+                throw ExitCode(1)
+            }
+            if status.pending.isEmpty {
+                print("schema up to date (version \(status.applied.max() ?? 0))")
+                return
+            }
+            for m in status.pending { print("pending: \(m.version) \(m.name)") }
+            throw ExitCode(1)
+        }
+        let applied = try await store.migrate()
+        print(applied.isEmpty ? "schema already up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
+
+struct SelfTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Run the /__selftest checks and print them; exit 0 only if nothing critical failed.",
+        discussion: EnvironmentHelp.all)
+
+    func run() async throws {
+        let config = try Setup.config()
+        let logger = Setup.logger(config)
+        let store = try await VigilRuntime.openStore(config, logger: logger)
+        let clock = SystemClock()
+        let report = await SelfTest.run(
+            config: config, store: store, providers: VigilRuntime.providers(config, store: store, clock: clock),
+            clock: clock, localScheduler: nil)
+        try? await store.close()
+        for key in report.results.keys.sorted() {
+            let detail = report.details[key].map { "  (\($0))" } ?? ""
+            print("\(key.padding(toLength: 11, withPad: " ", startingAt: 0)) \(report.results[key] ?? "")\(detail)")
+        }
+        for warning in report.warnings { print("warning: \(warning)") }
+        if report.criticalFailure { throw ExitCode(1) }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with the event log.",
+        subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the event log as NDJSON to stdout, in time order.",
+            discussion: """
+                Each line: {"id":N,"orderId":"...","type":"...","at":"RFC 3339 UTC","data":{...}}.
+                TIME is RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), or a duration meaning that long ago (24h).
+
+                \(EnvironmentHelp.database)
+                """)
+
+        @Option(help: "Only events at or after TIME.", transform: EventTime.parse)
+        var since: Date?
+
+        @Option(help: "Only events before TIME.", transform: EventTime.parse)
+        var until: Date?
+
+        func run() async throws {
+            let config = try Setup.config()
+            let logger = Setup.logger(config)
+            let store = try await VigilRuntime.openStore(config, logger: logger)
+            var afterId: Int64 = 0
+            let out = FileHandle.standardOutput
+            while true {
+                let page = try await store.events(since: since, until: until, afterId: afterId, limit: 1000)
+                if page.isEmpty { break }
+                var chunk = ""
+                for event in page {
+                    chunk += EventExport.line(event) + "\n"
+                    afterId = event.id
+                }
+                out.write(Data(chunk.utf8))
+            }
+            try? await store.close()
+        }
+    }
+}
+
+enum EventTime {
+    static func parse(_ text: String) throws -> Date {
+        if let date = Timestamp.parse(text) { return date }
+        if let ago = try? DurationText.parse(text) { return Date().addingTimeInterval(-ago) }
+        throw ValidationError("'\(text)' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or a duration ago (24h)")
+    }
+}
