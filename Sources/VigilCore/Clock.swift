@@ -33,6 +33,7 @@ public final class ManualClock: VigilClock {
         var now: Date
         var sleepers: [UInt64: Sleeper] = [:]
         var nextID: UInt64 = 0
+        var watchers: [(deadline: Date, continuation: CheckedContinuation<Void, Never>)] = []
     }
     private let state: Mutex<State>
 
@@ -59,6 +60,19 @@ public final class ManualClock: VigilClock {
         for continuation in due { continuation.resume() }
     }
 
+    /// Returns once some task is asleep until exactly `deadline`: lets a test observe when a
+    /// worker has gone to sleep, and until when, without sleeping itself.
+    public func waitForSleeper(until deadline: Date) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let present: Bool = state.withLock { state in
+                if state.sleepers.values.contains(where: { $0.deadline == deadline }) { return true }
+                state.watchers.append((deadline, continuation))
+                return false
+            }
+            if present { continuation.resume() }
+        }
+    }
+
     public func sleep(until deadline: Date) async throws {
         let id: UInt64 = state.withLock { state in
             state.nextID += 1
@@ -66,12 +80,15 @@ public final class ManualClock: VigilClock {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Bool = state.withLock { state in
-                    if deadline <= state.now || Task.isCancelled { return true }
+                let (resumeNow, watchers): (Bool, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+                    if deadline <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return false
+                    let matched = state.watchers.filter { $0.deadline == deadline }.map(\.continuation)
+                    state.watchers.removeAll { $0.deadline == deadline }
+                    return (false, matched)
                 }
                 if resumeNow { continuation.resume() }
+                for watcher in watchers { watcher.resume() }
             }
         } onCancel: {
             let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }

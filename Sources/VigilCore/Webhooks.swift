@@ -130,7 +130,7 @@ public enum WebhookParser {
            !text.contains(where: { $0.isNewline || $0 == "\0" }) {
             return text
         }
-        if let number = value as? Int64 {
+        if let value, !isBoolean(value), let number = value as? Int64 {
             return String(number)
         }
         throw PayloadError("`\(field)` is required: a non-empty string of at most \(maxIdLength) characters")
@@ -148,10 +148,15 @@ public enum WebhookParser {
 
     private static func decimal(_ value: Any?) -> Decimal? {
         switch value {
-        case let n as NSNumber where !(value is Bool): return Decimal(string: n.stringValue)
+        case let n as NSNumber where !isBoolean(n): return Decimal(string: n.stringValue)
         case let s as String: return Decimal(string: s)
         default: return nil
         }
+    }
+
+    /// JSON `true`/`false` arrive as NSNumber too, and bridge to Int; tell them apart by class.
+    private static func isBoolean(_ value: Any) -> Bool {
+        String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
     }
 
     private static func decisionStatus(_ value: Any?, field: String) throws(PayloadError) -> VerificationDecision {

@@ -53,7 +53,7 @@ public struct QueueWorker<Transaction>: Sendable {
         let signal = store.wakeups.signal(for: config.name)
         let inFlight = InFlightCounter()
         var bucket = config.maxDispatchesPerSecond.map {
-            TokenBucket(rate: $0, burst: config.maxBurstSize, now: clock.now())
+            QueueRateLimiter(rate: $0, burst: config.maxBurstSize, now: clock.now())
         }
         var failures = 0
         await withDiscardingTaskGroup { group in
@@ -202,30 +202,30 @@ final class InFlightCounter: Sendable {
 }
 
 /// Token bucket for a queue's `maxDispatchesPerSecond` / `maxBurstSize`.
-struct TokenBucket: Sendable {
+public struct QueueRateLimiter: Sendable {
     let rate: Double
     let burst: Int
     var tokens: Double
     var updated: Date
 
-    init(rate: Double, burst: Int, now: Date) {
+    public init(rate: Double, burst: Int, now: Date) {
         self.rate = rate
         self.burst = max(burst, 1)
         self.tokens = Double(max(burst, 1))
         self.updated = now
     }
 
-    mutating func available(at now: Date) -> Int {
+    public mutating func available(at now: Date) -> Int {
         refill(now)
         return Int(tokens.rounded(.down))
     }
 
-    mutating func take(_ count: Int, at now: Date) {
+    public mutating func take(_ count: Int, at now: Date) {
         refill(now)
         tokens -= Double(count)
     }
 
-    func nextTokenAt(now: Date) -> Date {
+    public func nextTokenAt(now: Date) -> Date {
         let missing = max(1 - tokens, 0)
         return now.addingTimeInterval(rate > 0 ? missing / rate : 1)
     }

@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import VigilCore
+import VigilFlow
+import VigilProviders
+import VigilQueue
+import VigilServer
+import VigilStore
+
+/// A fresh SQLite database in its own temporary folder, removed afterwards.
+func withSQLiteStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-\(UUID().uuidString)")
+    let store = try await SQLiteStore.open(path: dir.appendingPathComponent("vigil.sqlite").path)
+    do {
+        _ = try await store.migrate()
+        let result = try await body(store)
+        try await store.close()
+        try? FileManager.default.removeItem(at: dir)
+        return result
+    } catch {
+        try? await store.close()
+        try? FileManager.default.removeItem(at: dir)
+        throw error
+    }
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "vigil.test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// The whole service wired on a real SQLite store with a manual clock: flow, sandbox providers,
+/// workers (driven one queue pass at a time) and the HTTP router.
+struct Harness {
+    let store: SQLiteStore
+    let clock: ManualClock
+    let config: VigilConfig
+    let flow: VerificationFlow
+    let providers: Providers
+    let scheduler = SchedulerStatus()
+    let workers: [QueueWorker<any StoreTransaction>]
+
+    init(store: SQLiteStore, clock: ManualClock = ManualClock(), config: VigilConfig = VigilConfig(),
+         providers: Providers? = nil, queues: [QueueConfig] = FlowQueues.defaults()) {
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
+            verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
+        let providers = providers ?? SandboxProviders(store: store, clock: clock).providers
+        self.providers = providers
+        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
+        workers = queues.map {
+            QueueWorker<any StoreTransaction>(config: $0, store: store.taskStore, handler: handler, clock: clock,
+                                              owner: "test", leaseDuration: 60, logger: quietLogger)
+        }
+    }
+
+    var services: AppServices {
+        AppServices(config: config, store: store, flow: flow, providers: providers, scheduler: scheduler, clock: clock)
+    }
+
+    /// Runs every task due now, across queues, until none is left (tasks may enqueue more).
+    @discardableResult
+    func drain() async throws -> Int {
+        var total = 0
+        while true {
+            var ran = 0
+            for worker in workers { ran += try await worker.runDueTasks() }
+            total += ran
+            if ran == 0 { return total }
+        }
+    }
+
+    func advance(by seconds: TimeInterval) async throws {
+        clock.advance(by: seconds)
+        try await drain()
+    }
+
+    func order(_ id: String, total: Decimal = 50, paymentId: String? = "ch_1") -> OrderEvent {
+        OrderEvent(event: "order.created", orderId: id, customerEmail: "\(id)@example.com", orderTotal: total,
+                   currency: "USD", customerName: "Ada", paymentId: paymentId)
+    }
+
+    func decision(_ orderId: String, _ decision: VerificationDecision, id: String? = nil) -> DecisionEvent {
+        DecisionEvent(eventId: id ?? "evt_\(orderId)_\(decision.rawValue)", orderId: orderId, verificationId: nil,
+                      decision: decision)
+    }
+
+    func outbox(_ orderId: String) async throws -> [OutboxRecord] { try await store.outbox(orderId: orderId) }
+
+    func emails(_ orderId: String) async throws -> [String] {
+        try await outbox(orderId).filter { $0.operation == "send_email" }.map { entry in
+            (try? JSONCoding.decode(EmailMessage.self, from: entry.request).kind.rawValue) ?? "?"
+        }
+    }
+}
