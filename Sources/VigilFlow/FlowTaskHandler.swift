@@ -61,7 +61,7 @@ public struct FlowTaskHandler: TaskHandler {
                 if current.state == .pending {
                     _ = try await tx.enqueue(VerificationFlow.task(
                         .sendEmail, order: orderId, at: now, suffix: EmailKind.verificationLink.rawValue,
-                        payload: EmailPayload(kind: .verificationLink)))
+                        payload: EmailPayload(kind: .verificationLink)), now: now)
                 }
             }
 

@@ -72,11 +72,11 @@ public struct VerificationFlow: Sendable {
                 "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId]))
             try await tx.appendEvent(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
                 "deadline": deadline, "reminderAt": reminderAt]))
-            _ = try await tx.enqueue(Self.task(.openSession, order: order.orderId, at: now))
+            _ = try await tx.enqueue(Self.task(.openSession, order: order.orderId, at: now), now: now)
             if let reminderAt {
-                _ = try await tx.enqueue(Self.task(.reminder, order: order.orderId, at: reminderAt))
+                _ = try await tx.enqueue(Self.task(.reminder, order: order.orderId, at: reminderAt), now: now)
             }
-            _ = try await tx.enqueue(Self.task(.deadline, order: order.orderId, at: deadline))
+            _ = try await tx.enqueue(Self.task(.deadline, order: order.orderId, at: deadline), now: now)
             return .created(session)
         }
     }
@@ -139,17 +139,17 @@ public struct VerificationFlow: Sendable {
                 try await tx.cancelTask(named: TaskNames.of(.reminder, order: orderId), now: now)
             case .releaseOrder:
                 _ = try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: "release",
-                                              payload: OrderUpdatePayload(action: "release", note: "ID verification approved")))
+                                              payload: OrderUpdatePayload(action: "release", note: "ID verification approved")), now: now)
             case .annotateOrder(let reason):
                 _ = try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: "annotate",
-                                              payload: OrderUpdatePayload(action: "annotate", note: "ID verification \(reason); order refunded")))
+                                              payload: OrderUpdatePayload(action: "annotate", note: "ID verification \(reason); order refunded")), now: now)
             case .refund(let reason):
-                _ = try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason)))
+                _ = try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason)), now: now)
             case .sendEmail(let kind):
                 // Resubmission emails can repeat, once per decision; the others are once per order.
                 let suffix = kind == .resubmission ? "\(kind.rawValue):\(trigger)" : kind.rawValue
                 _ = try await tx.enqueue(task(.sendEmail, order: orderId, at: now, suffix: suffix,
-                                              payload: EmailPayload(kind: kind)))
+                                              payload: EmailPayload(kind: kind)), now: now)
             case .flagForReview(let reason):
                 try await tx.addReview(orderId: orderId, reason: reason, eventId: trigger, at: now)
             }

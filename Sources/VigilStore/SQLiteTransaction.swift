@@ -69,8 +69,7 @@ final class SQLiteTransaction: StoreTransaction {
          .ms(s.createdAt), .ms(s.updatedAt), s.decidedAt.map { .ms($0) } ?? .null]
     }
 
-    func enqueue(_ task: NewTask) async throws -> EnqueueResult {
-        let now = task.runAt
+    func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult {
         let inserted = try await connection.query("""
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
                 created_at, updated_at)
@@ -78,7 +77,7 @@ final class SQLiteTransaction: StoreTransaction {
             ON CONFLICT (name) DO NOTHING
             RETURNING \(SQLiteTaskColumns.list)
             """, [.text(task.name), .text(task.queue), .text(task.kind), .optionalText(task.orderId),
-                  .text(task.payload), .ms(task.runAt), .ms(min(now, Date()))])
+                  .text(task.payload), .ms(task.runAt), .ms(now)])
         if let row = inserted.first {
             wakeQueues.insert(task.queue)
             return .created(try row.taskRecord())

@@ -14,7 +14,8 @@ public protocol StoreTransaction: AnyObject {
     func insertSession(_ session: SessionRecord) async throws
     func updateSession(_ session: SessionRecord) async throws
 
-    func enqueue(_ task: NewTask) async throws -> EnqueueResult
+    /// Creates the task unless one with its name exists; `now` stamps its creation.
+    func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult
     /// Cancels a task that has not finished; true when it was cancelled by this call.
     @discardableResult func cancelTask(named name: String, now: Date) async throws -> Bool
 

@@ -85,7 +85,12 @@ struct Migrate: AsyncParsableCommand {
         let config = try Setup.config()
         let logger = Setup.logger(config)
         let store = try await VigilRuntime.openStore(config, logger: logger)
-        defer { Task { try? await store.close() } }
+        let outcome = await Result(catching: { try await migrate(store) })
+        try? await store.close()
+        try outcome.get()
+    }
+
+    func migrate(_ store: any Store) async throws {
         if check {
             let status = try await store.migrationStatus()
             if !status.unknown.isEmpty {
@@ -175,5 +180,11 @@ enum EventTime {
         if let date = Timestamp.parse(text) { return date }
         if let ago = try? DurationText.parse(text) { return Date().addingTimeInterval(-ago) }
         throw ValidationError("'\(text)' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or a duration ago (24h)")
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -60,7 +60,7 @@ struct QueueTests {
     }
 
     func enqueue(_ store: SQLiteStore, _ name: String, at: Date, queue: String = "q") async throws -> EnqueueResult {
-        try await store.write { tx in try await tx.enqueue(NewTask(name: name, queue: queue, kind: "k", runAt: at)) }
+        try await store.write { tx in try await tx.enqueue(NewTask(name: name, queue: queue, kind: "k", runAt: at), now: at) }
     }
 
     @Test("names are unique: a second enqueue returns the existing task")

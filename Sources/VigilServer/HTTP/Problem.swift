@@ -45,7 +45,7 @@ public struct Problem: Error, Sendable {
         var fields = headers
         fields[.contentType] = "application/problem+json"
         let body = JSONCoding.objectAny([
-            "type": "https://vigil.dev/problems/\(slug)",
+            "type": "urn:vigil:problem:\(slug)",
             "title": title,
             "status": Int(status.code),
             "detail": detail,
