@@ -63,6 +63,12 @@ public final class WakeupHub: Sendable {
         }
     }
 
+    /// Wakes every queue's worker (after a reconnect, when notifications may have been missed).
+    public func wakeAll() {
+        let all = signals.withLock { Array($0.values) }
+        for signal in all { signal.signal() }
+    }
+
     public func wake(queues: some Sequence<String>) {
         for queue in Set(queues) { signal(for: queue).signal() }
     }

@@ -16,9 +16,33 @@ public enum VigilRuntime {
         switch config.database {
         case .sqlite(let path):
             return try await SQLiteStore.open(path: path, logger: logger)
-        case .postgres:
-            throw ConfigError("VIGIL_DATABASE_URL", "PostgreSQL is not available in this build yet; use sqlite://PATH")
+        case .postgres(let pg):
+            return PostgresStore(settings: PostgresSettings(
+                host: pg.host, port: pg.port, user: pg.user, password: pg.password?.value, database: pg.database,
+                tls: PostgresSettings.TLSMode(rawValue: pg.sslMode.rawValue) ?? .require,
+                poolMax: config.poolMax, connectTimeout: config.connectTimeout), logger: logger)
         }
+    }
+
+    /// Runs `body` with the store's background work (pool, LISTEN) running beside it, after
+    /// checking the database can be reached; closes the store afterwards.
+    public static func withRunningStore<T: Sendable>(
+        _ config: VigilConfig, logger: Logger, _ body: @escaping @Sendable (any Store) async throws -> T
+    ) async throws -> T {
+        let store = try await openStore(config, logger: logger)
+        let result = await Result(catching: {
+            try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await store.run()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                try await store.waitUntilReachable(timeout: config.connectTimeout)
+                return try await body(store)
+            }
+        })
+        try? await store.close()
+        return try result.get()
     }
 
     public static func providers(_ config: VigilConfig, store: any Store, clock: any VigilClock) -> Providers {
@@ -42,15 +66,14 @@ public enum VigilRuntime {
 
     /// `vigil serve`: migrate, then run the HTTP server and the task workers until SIGTERM/SIGINT.
     public static func serve(_ config: VigilConfig, logger: Logger) async throws {
-        let clock = SystemClock()
-        let store = try await openStore(config, logger: logger)
-        let applied: [Int]
-        do {
-            applied = try await store.migrate()
-        } catch {
-            try? await store.close()
-            throw error
+        try await withRunningStore(config, logger: logger) { store in
+            try await serve(config, store: store, logger: logger)
         }
+    }
+
+    static func serve(_ config: VigilConfig, store: any Store, logger: Logger) async throws {
+        let clock = SystemClock()
+        let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
 
         let providers = providers(config, store: store, clock: clock)
@@ -69,9 +92,9 @@ public enum VigilRuntime {
             "database": .string(describe(config.database)),
         ])
         // Services stop in reverse order: the HTTP server drains first, then the workers finish
-        // or hand back their tasks, and the store closes last.
+        // or hand back their tasks; the store closes after the group returns.
         let group = ServiceGroup(configuration: .init(
-            services: [StoreService(store: store), workers, app],
+            services: [workers, app],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -99,5 +122,11 @@ public enum VigilRuntime {
         case .sqlite(let path): "sqlite://\(path)"
         case .postgres(let pg): "postgres://\(pg.host):\(pg.port)/\(pg.database)"
         }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

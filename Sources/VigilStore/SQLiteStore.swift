@@ -53,6 +53,17 @@ public final class SQLiteStore: Store {
         return SQLiteStore(path: path, writer: writer, reader: reader)
     }
 
+    /// Nothing runs in the background for SQLite; waits until cancelled.
+    public func run() async throws {
+        let (idle, continuation) = AsyncStream<Never>.makeStream()
+        for await _ in idle {}  // ends when this task is cancelled
+        continuation.finish()
+    }
+
+    public func waitUntilReachable(timeout: TimeInterval) async throws {
+        try await ping()
+    }
+
     public func close() async throws {
         await writeLock.withLock {
             try? await writer.close()

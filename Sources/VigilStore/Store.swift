@@ -53,6 +53,11 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     /// Re-drives a dead task: a fresh set of attempts, due now.
     func retryDeadTask(id: Int64, now: Date) async throws -> Bool
 
+    /// The store's background work (a connection pool, a LISTEN loop) until cancelled. Must be
+    /// running while the store is used.
+    func run() async throws
+    /// Fails with a one-line reason if the database cannot be reached within `timeout`.
+    func waitUntilReachable(timeout: TimeInterval) async throws
     func close() async throws
 }
 

@@ -84,13 +84,13 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let config = try Setup.config()
         let logger = Setup.logger(config)
-        let store = try await VigilRuntime.openStore(config, logger: logger)
-        let outcome = await Result(catching: { try await migrate(store) })
-        try? await store.close()
-        try outcome.get()
+        let check = self.check
+        try await VigilRuntime.withRunningStore(config, logger: logger) { store in
+            try await Self.migrate(store, check: check)
+        }
     }
 
-    func migrate(_ store: any Store) async throws {
+    static func migrate(_ store: any Store, check: Bool) async throws {
         if check {
             let status = try await store.migrationStatus()
             if !status.unknown.isEmpty {
@@ -118,12 +118,12 @@ struct SelfTestCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try Setup.config()
         let logger = Setup.logger(config)
-        let store = try await VigilRuntime.openStore(config, logger: logger)
         let clock = SystemClock()
-        let report = await SelfTest.run(
-            config: config, store: store, providers: VigilRuntime.providers(config, store: store, clock: clock),
-            clock: clock, localScheduler: nil)
-        try? await store.close()
+        let report = try await VigilRuntime.withRunningStore(config, logger: logger) { store in
+            await SelfTest.run(
+                config: config, store: store, providers: VigilRuntime.providers(config, store: store, clock: clock),
+                clock: clock, localScheduler: nil)
+        }
         for key in report.results.keys.sorted() {
             let detail = report.details[key].map { "  (\($0))" } ?? ""
             print("\(key.padding(toLength: 11, withPad: " ", startingAt: 0)) \(report.results[key] ?? "")\(detail)")
@@ -157,20 +157,21 @@ struct Events: AsyncParsableCommand {
         func run() async throws {
             let config = try Setup.config()
             let logger = Setup.logger(config)
-            let store = try await VigilRuntime.openStore(config, logger: logger)
-            var afterId: Int64 = 0
-            let out = FileHandle.standardOutput
-            while true {
-                let page = try await store.events(since: since, until: until, afterId: afterId, limit: 1000)
-                if page.isEmpty { break }
-                var chunk = ""
-                for event in page {
-                    chunk += EventExport.line(event) + "\n"
-                    afterId = event.id
+            let (since, until) = (self.since, self.until)
+            try await VigilRuntime.withRunningStore(config, logger: logger) { store in
+                var afterId: Int64 = 0
+                let out = FileHandle.standardOutput
+                while true {
+                    let page = try await store.events(since: since, until: until, afterId: afterId, limit: 1000)
+                    if page.isEmpty { break }
+                    var chunk = ""
+                    for event in page {
+                        chunk += EventExport.line(event) + "\n"
+                        afterId = event.id
+                    }
+                    out.write(Data(chunk.utf8))
                 }
-                out.write(Data(chunk.utf8))
             }
-            try? await store.close()
         }
     }
 }

@@ -1,0 +1,365 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import VigilCore
+import VigilQueue
+
+/// Where and how to reach PostgreSQL.
+public struct PostgresSettings: Sendable {
+    public enum TLSMode: String, Sendable { case disable, require, verifyFull = "verify-full" }
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+    public var poolMax: Int
+    public var connectTimeout: TimeInterval
+    public var idleTimeout: TimeInterval
+
+    public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode,
+                poolMax: Int = 20, connectTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 60) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.tls = tls
+        self.poolMax = poolMax
+        self.connectTimeout = connectTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    var clientConfiguration: PostgresClient.Configuration {
+        let tlsConfig: PostgresClient.Configuration.TLS
+        switch tls {
+        case .disable:
+            tlsConfig = .disable
+        case .require:
+            // libpq's `require`: encrypted, certificate not checked.
+            var c = TLSConfiguration.makeClientConfiguration()
+            c.certificateVerification = .none
+            tlsConfig = .require(c)
+        case .verifyFull:
+            tlsConfig = .require(.makeClientConfiguration())
+        }
+        var config = PostgresClient.Configuration(
+            host: host, port: port, username: user, password: password, database: database, tls: tlsConfig)
+        config.options.maximumConnections = poolMax
+        config.options.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
+        config.options.connectionIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        return config
+    }
+}
+
+/// The production store: many instances share one PostgreSQL. Claims use `FOR UPDATE SKIP
+/// LOCKED` so instances never block on each other's tasks; a commit that creates work sends a
+/// NOTIFY that wakes every instance's sleeping worker for that queue.
+public final class PostgresStore: Store {
+    public typealias Transaction = any StoreTransaction
+
+    static let channel = "vigil_tasks"
+    /// Serialises concurrent migrations across instances (an arbitrary, fixed key).
+    static let migrationLockKey: Int64 = 0x5649_4749_4C00
+
+    let client: PostgresClient
+    let settings: PostgresSettings
+    let logger: Logger
+    public let wakeups = WakeupHub()
+
+    public init(settings: PostgresSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
+    }
+
+    /// Runs the connection pool and the LISTEN loop until cancelled.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listenForWork() }
+        }
+    }
+
+    public func waitUntilReachable(timeout: TimeInterval) async throws {
+        do {
+            try await withDeadline(timeout) { try await self.ping() }
+        } catch {
+            throw StoreError("cannot reach PostgreSQL at \(settings.host):\(settings.port)/\(settings.database) within \(DurationText.format(timeout)): \(Self.describe(error))")
+        }
+    }
+
+    public func close() async throws {}
+
+    /// Keeps one connection listening; on every (re)connect, wakes all workers in case a
+    /// notification was missed while disconnected.
+    func listenForWork() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        failures = 0
+                        wakeups.wakeAll()
+                        for try await notification in notifications {
+                            wakeups.wake(queues: [notification.payload])
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                logger.debug("LISTEN connection lost; reconnecting", metadata: ["error": "\(Self.describe(error))"])
+            }
+            let delay = min(10, 0.2 * pow(2, Double(min(failures, 6))))
+            try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let pg = error as? PSQLError {
+            if let message = pg.serverInfo?[.message] { return message }
+            return "\(pg.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: Transactions
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T {
+        try await transaction { try await body($0) }
+    }
+
+    func transaction<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        let (result, queues) = try await client.withTransaction(logger: logger) { connection -> (T, Set<String>) in
+            let tx = PostgresTransaction(connection: connection, logger: logger)
+            let result = try await body(tx)
+            return (result, tx.wakeQueues)
+        }
+        if !queues.isEmpty { wakeups.wake(queues: queues) }
+        return result
+    }
+
+    // MARK: Migrations
+
+    public func migrationStatus() async throws -> MigrationStatus {
+        let exists = try await rows("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        let present = try exists.first?["present"].decode(Bool.self) ?? false
+        let applied = present ? try await rows("SELECT version FROM schema_migrations ORDER BY version")
+            .map { try $0["version"].decode(Int.self) } : []
+        let known = Set(PostgresMigrations.all.map(\.version))
+        return MigrationStatus(
+            applied: applied,
+            pending: PostgresMigrations.all.filter { !applied.contains($0.version) },
+            unknown: applied.filter { !known.contains($0) })
+    }
+
+    public func migrate() async throws -> [Int] {
+        try await client.withTransaction(logger: logger) { connection in
+            // Several instances may start at once: the first takes the lock and migrates, the
+            // others wait here and then find nothing pending.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)
+                """, logger: logger)
+            let applied = Set(try await connection.query("SELECT version FROM schema_migrations", logger: logger)
+                .collect().map { try $0.makeRandomAccess()["version"].decode(Int.self) })
+            let known = Set(PostgresMigrations.all.map(\.version))
+            if let newer = applied.subtracting(known).max() {
+                throw StoreError("the database has schema version \(newer), newer than this vigil knows (\(known.max() ?? 0)); run a newer vigil")
+            }
+            var done: [Int] = []
+            for migration in PostgresMigrations.all where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), now())",
+                    logger: logger)
+                done.append(migration.version)
+            }
+            return done
+        }
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    // MARK: Task queue
+
+    public func claimTasks(queue: String, limit: Int, owner: String, now: Date, leaseDuration: TimeInterval) async throws -> [ClaimedTask] {
+        guard limit > 0 else { return [] }
+        let token = UUID().uuidString
+        let leaseUntil = now.addingTimeInterval(leaseDuration)
+        let claimed = try await rows("""
+            WITH due AS (
+                SELECT id FROM tasks
+                WHERE queue = \(queue) AND state IN ('scheduled', 'retrying', 'running') AND run_at <= \(now)
+                ORDER BY run_at, id LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED)
+            UPDATE tasks t SET state = 'running', attempts = t.attempts + 1,
+                first_attempt_at = COALESCE(t.first_attempt_at, \(now)), lease_owner = \(owner),
+                lease_token = \(token), run_at = \(leaseUntil), updated_at = \(now)
+            FROM due WHERE t.id = due.id
+            RETURNING \(unescaped: PostgresTaskColumns.list("t"))
+            """)
+        return try claimed.map { ClaimedTask(task: try PostgresRows.task($0), leaseToken: token, leaseExpiresAt: leaseUntil) }
+            .sorted { ($0.task.scheduledAt, $0.task.id) < ($1.task.scheduledAt, $1.task.id) }
+    }
+
+    public func nextDueTime(queue: String) async throws -> Date? {
+        try await rows("""
+            SELECT run_at FROM tasks WHERE queue = \(queue) AND state IN ('scheduled', 'retrying', 'running')
+            ORDER BY run_at LIMIT 1
+            """).first?["run_at"].decode(Date.self)
+    }
+
+    public func completeTask(_ task: ClaimedTask, now: Date,
+                             then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
+        try await transaction { tx in
+            let done = try await tx.fenced("""
+                UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL, updated_at = \(now), finished_at = \(now)
+                WHERE \(fence: task) RETURNING id
+                """)
+            if done { try await then(tx) }
+            return done
+        }
+    }
+
+    public func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
+                         then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
+        try await transaction { tx in
+            let done: Bool
+            if let retryAt {
+                done = try await tx.fenced("""
+                UPDATE tasks SET state = 'retrying', lease_owner = NULL, lease_token = NULL, run_at = \(retryAt),
+                    scheduled_at = \(retryAt), last_error = \(error), updated_at = \(now)
+                WHERE \(fence: task) RETURNING id
+                """)
+            } else {
+                done = try await tx.fenced("""
+                UPDATE tasks SET state = 'dead', lease_owner = NULL, lease_token = NULL, last_error = \(error),
+                    updated_at = \(now), finished_at = \(now), run_at = \(now)
+                WHERE \(fence: task) RETURNING id
+                """)
+            }
+            if done { try await then(tx) }
+            return done
+        }
+    }
+
+    public func releaseTask(_ task: ClaimedTask, now: Date) async throws {
+        _ = try await transaction { tx in
+            try await tx.fenced("""
+                UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END, attempts = attempts - 1,
+                first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
+                lease_owner = NULL, lease_token = NULL, run_at = \(now), updated_at = \(now)
+                WHERE \(fence: task) RETURNING id
+                """)
+        }
+    }
+
+    public func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool {
+        try await transaction { tx in try await tx.fenced("UPDATE tasks SET run_at = \(until) WHERE \(fence: task) RETURNING id") }
+    }
+
+    public func cancelTask(id: Int64, now: Date) async throws -> Bool {
+        try await !rows("""
+            UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL, updated_at = \(now), finished_at = \(now)
+            WHERE id = \(id) AND state IN ('scheduled', 'retrying', 'running') RETURNING id
+            """).isEmpty
+    }
+
+    public func retryDeadTask(id: Int64, now: Date) async throws -> Bool {
+        try await transaction { tx in
+            let rows = try await tx.rows("""
+                UPDATE tasks SET state = 'scheduled', attempts = 0, first_attempt_at = NULL, last_error = NULL,
+                    run_at = \(now), scheduled_at = \(now), updated_at = \(now), finished_at = NULL
+                WHERE id = \(id) AND state = 'dead' RETURNING queue
+                """)
+            for row in rows { try await tx.notify(queue: try row["queue"].decode(String.self)) }
+            return !rows.isEmpty
+        }
+    }
+
+    // MARK: Reads
+
+    public func session(orderId: String) async throws -> SessionRecord? {
+        try await rows("SELECT \(unescaped: PostgresSessionColumns.list) FROM sessions WHERE order_id = \(orderId)")
+            .first.map(PostgresRows.session)
+    }
+
+    public func tasks(orderId: String) async throws -> [TaskRecord] {
+        try await rows("SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks WHERE order_id = \(orderId) ORDER BY id")
+            .map(PostgresRows.task)
+    }
+
+    public func task(named name: String) async throws -> TaskRecord? {
+        try await rows("SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks WHERE name = \(name)").first.map(PostgresRows.task)
+    }
+
+    public func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord] {
+        try await rows("""
+            SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks
+            WHERE (\(queue)::text IS NULL OR queue = \(queue)) AND (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+            ORDER BY id LIMIT \(limit)
+            """).map(PostgresRows.task)
+    }
+
+    public func events(orderId: String) async throws -> [EventRecord] {
+        try await rows("SELECT id, order_id, type, at, data::text AS data FROM events WHERE order_id = \(orderId) ORDER BY id")
+            .map(PostgresRows.event)
+    }
+
+    public func events(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventRecord] {
+        try await rows("""
+            SELECT id, order_id, type, at, data::text AS data FROM events
+            WHERE (\(since)::timestamptz IS NULL OR at >= \(since)) AND (\(until)::timestamptz IS NULL OR at < \(until))
+                AND id > \(afterId)
+            ORDER BY id LIMIT \(limit)
+            """).map(PostgresRows.event)
+    }
+
+    public func outbox(orderId: String) async throws -> [OutboxRecord] {
+        try await rows("SELECT \(unescaped: PostgresOutboxColumns.list) FROM outbox WHERE order_id = \(orderId) ORDER BY id")
+            .map(PostgresRows.outbox)
+    }
+
+    public func outbox(idempotencyKey: String) async throws -> OutboxRecord? {
+        try await rows("SELECT \(unescaped: PostgresOutboxColumns.list) FROM outbox WHERE idempotency_key = \(idempotencyKey)")
+            .first.map(PostgresRows.outbox)
+    }
+
+    public func reviews(limit: Int) async throws -> [ReviewRecord] {
+        try await rows("""
+            SELECT id, order_id, reason, event_id, created_at FROM reviews WHERE resolved_at IS NULL ORDER BY id LIMIT \(limit)
+            """).map { row in
+            ReviewRecord(id: try row["id"].decode(Int64.self), orderId: try row["order_id"].decode(String?.self),
+                         reason: try row["reason"].decode(String.self), eventId: try row["event_id"].decode(String?.self),
+                         createdAt: try row["created_at"].decode(Date.self))
+        }
+    }
+
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+}
+
+/// Runs `body`, failing with a timeout error if it takes longer than `seconds`.
+func withDeadline<T: Sendable>(_ seconds: TimeInterval, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw StoreError("timed out after \(DurationText.format(seconds))")
+        }
+        return value
+    }
+}
