@@ -1,7 +1,40 @@
 #!/usr/bin/env bash
-# Runs Vigil's whole test suite: builds the package and its tests, then runs every test
-# (unit, SQLite store and queue, HTTP contract, and the process-level crash test).
+# Runs Vigil's whole test suite. Starts a private PostgreSQL cluster (initdb in a temporary
+# folder, loopback only, a free port) for the PostgreSQL half of the store conformance tests,
+# builds the package and its tests, runs every test, and stops the cluster afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+pg_bin=""
+for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && pg_bin="$dir"
+done
+if [ -z "$pg_bin" ]; then
+    echo "scripts/test.sh: PostgreSQL server binaries not found; install them (apt-get install -y postgresql)" >&2
+    exit 1
+fi
+
+# initdb refuses to run as root: run the cluster as the postgres user in that case.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_dir=$(mktemp -d /tmp/vigil-pg.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop_pg() {
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U vigil --auth=trust -E UTF8 >/dev/null
+as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w start \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=400" >/dev/null
+echo "scripts/test.sh: PostgreSQL $("$pg_bin/postgres" --version | awk "{print \$3}") on 127.0.0.1:$pg_port"
+
+export VIGIL_TEST_POSTGRES_URL="postgres://vigil@127.0.0.1:$pg_port/postgres?sslmode=disable"
+export VIGIL_TEST_PG_BIN="$pg_bin"
+
 swift build --build-tests
 swift test --skip-build "$@"

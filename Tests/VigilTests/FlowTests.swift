@@ -9,9 +9,9 @@ import VigilStore
 
 @Suite("Verification flow, end to end on SQLite with a manual clock")
 struct FlowTests {
-    @Test("72 hours in milliseconds: link, reminder at 24h, expiry at 72h refunds exactly once")
-    func expiry() async throws {
-        try await withSQLiteStore { store in
+    @Test("72 hours in milliseconds: link, reminder at 24h, expiry at 72h refunds exactly once", arguments: Backend.allCases)
+    func expiry(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             guard case .created(let session) = try await h.flow.receiveOrder(h.order("A1"), payload: "{}") else {
                 Issue.record("expected a new session")
@@ -47,9 +47,9 @@ struct FlowTests {
         }
     }
 
-    @Test("approved: timers cancelled, order released, confirmation sent; the deadline never fires")
-    func approved() async throws {
-        try await withSQLiteStore { store in
+    @Test("approved: timers cancelled, order released, confirmation sent; the deadline never fires", arguments: Backend.allCases)
+    func approved(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A2"), payload: "{}")
             try await h.drain()
@@ -70,9 +70,9 @@ struct FlowTests {
         }
     }
 
-    @Test("declined: refund, email and annotation, each once")
-    func declined() async throws {
-        try await withSQLiteStore { store in
+    @Test("declined: refund, email and annotation, each once", arguments: Backend.allCases)
+    func declined(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A3", total: 129.99), payload: "{}")
             try await h.drain()
@@ -88,9 +88,9 @@ struct FlowTests {
         }
     }
 
-    @Test("resubmission requested: still pending, link sent again, deadline unchanged")
-    func resubmission() async throws {
-        try await withSQLiteStore { store in
+    @Test("resubmission requested: still pending, link sent again, deadline unchanged", arguments: Backend.allCases)
+    func resubmission(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A4"), payload: "{}")
             try await h.drain()
@@ -106,9 +106,9 @@ struct FlowTests {
         }
     }
 
-    @Test("late and contradicting decisions never undo an outcome; they go on the timeline and to review")
-    func lateEvents() async throws {
-        try await withSQLiteStore { store in
+    @Test("late and contradicting decisions never undo an outcome; they go on the timeline and to review", arguments: Backend.allCases)
+    func lateEvents(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A5"), payload: "{}")
             try await h.advance(by: 72 * 3600)
@@ -131,9 +131,9 @@ struct FlowTests {
         }
     }
 
-    @Test("duplicate deliveries are recorded once; decisions for unknown orders are kept for review")
-    func duplicatesAndOrphans() async throws {
-        try await withSQLiteStore { store in
+    @Test("duplicate deliveries are recorded once; decisions for unknown orders are kept for review", arguments: Backend.allCases)
+    func duplicatesAndOrphans(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A7"), payload: "{}")
             #expect(try await h.flow.receiveOrder(h.order("A7"), payload: "{}") == .duplicate)
@@ -151,9 +151,9 @@ struct FlowTests {
         }
     }
 
-    @Test("a refund retried after the gateway call succeeded records one refund under one key")
-    func refundRetryIsIdempotent() async throws {
-        try await withSQLiteStore { store in
+    @Test("a refund retried after the gateway call succeeded records one refund under one key", arguments: Backend.allCases)
+    func refundRetryIsIdempotent(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock()
             let sandbox = SandboxProviders(store: store, clock: clock).providers
             // The gateway takes the refund, then the connection drops before we hear back, twice.
@@ -179,9 +179,9 @@ struct FlowTests {
         }
     }
 
-    @Test("a refund that never succeeds dead-letters as refund_failed and goes to review")
-    func refundFails() async throws {
-        try await withSQLiteStore { store in
+    @Test("a refund that never succeeds dead-letters as refund_failed and goes to review", arguments: Backend.allCases)
+    func refundFails(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock()
             let sandbox = SandboxProviders(store: store, clock: clock).providers
             let broken = FlakyAfterCall(inner: nil, failures: .max)

@@ -194,9 +194,9 @@ struct HTTPContractTests {
         }
     }
 
-    @Test("the same webhook sent 20 times at once opens one session with one set of tasks")
-    func concurrentDuplicates() async throws {
-        try await withSQLiteStore { store in
+    @Test("the same webhook sent 20 times at once opens one session with one set of tasks", arguments: Backend.allCases)
+    func concurrentDuplicates(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let h = Harness(store: store)
             let app = Application(router: buildRouter(h.services), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             try await app.test(.live) { client in

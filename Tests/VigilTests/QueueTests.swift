@@ -53,19 +53,19 @@ struct TestFailure: Error, CustomStringConvertible { let description: String }
 struct QueueTests {
     let queue = QueueConfig(name: "q", maxAttempts: 3, maxRetryDuration: 0, minBackoff: 10, maxBackoff: 300, maxDoublings: 3)
 
-    func worker(_ store: SQLiteStore, _ clock: ManualClock, _ handler: RecordingHandler, owner: String = "w1",
+    func worker(_ store: any Store, _ clock: ManualClock, _ handler: RecordingHandler, owner: String = "w1",
                 config: QueueConfig? = nil, lease: TimeInterval = 30) -> QueueWorker<any StoreTransaction> {
         QueueWorker<any StoreTransaction>(config: config ?? queue, store: store.taskStore, handler: handler, clock: clock,
                                           owner: owner, leaseDuration: lease, logger: quietLogger)
     }
 
-    func enqueue(_ store: SQLiteStore, _ name: String, at: Date, queue: String = "q") async throws -> EnqueueResult {
+    func enqueue(_ store: any Store, _ name: String, at: Date, queue: String = "q") async throws -> EnqueueResult {
         try await store.write { tx in try await tx.enqueue(NewTask(name: name, queue: queue, kind: "k", runAt: at), now: at) }
     }
 
-    @Test("names are unique: a second enqueue returns the existing task")
-    func uniqueNames() async throws {
-        try await withSQLiteStore { store in
+    @Test("names are unique: a second enqueue returns the existing task", arguments: Backend.allCases)
+    func uniqueNames(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let now = Date()
             guard case .created(let first) = try await enqueue(store, "a", at: now) else {
                 Issue.record("first enqueue should create")
@@ -81,9 +81,9 @@ struct QueueTests {
         }
     }
 
-    @Test("a due task runs once and succeeds; a future one waits")
-    func runsWhenDue() async throws {
-        try await withSQLiteStore { store in
+    @Test("a due task runs once and succeeds; a future one waits", arguments: Backend.allCases)
+    func runsWhenDue(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             _ = try await enqueue(store, "now", at: clock.now())
             _ = try await enqueue(store, "later", at: clock.now().addingTimeInterval(3600))
@@ -101,9 +101,9 @@ struct QueueTests {
         }
     }
 
-    @Test("failures retry on the backoff schedule, then dead-letter at maxAttempts")
-    func retryThenDead() async throws {
-        try await withSQLiteStore { store in
+    @Test("failures retry on the backoff schedule, then dead-letter at maxAttempts", arguments: Backend.allCases)
+    func retryThenDead(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let start = clock.now()
             _ = try await enqueue(store, "t", at: start)
@@ -133,9 +133,9 @@ struct QueueTests {
         }
     }
 
-    @Test("maxRetryDuration dead-letters once both limits are reached")
-    func retryDuration() async throws {
-        try await withSQLiteStore { store in
+    @Test("maxRetryDuration dead-letters once both limits are reached", arguments: Backend.allCases)
+    func retryDuration(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let config = QueueConfig(name: "q", maxAttempts: 2, maxRetryDuration: 100, minBackoff: 60, maxBackoff: 60, maxDoublings: 0)
             _ = try await enqueue(store, "t", at: clock.now())
@@ -150,9 +150,9 @@ struct QueueTests {
         }
     }
 
-    @Test("a permanent error dead-letters at once; a dead task can be re-driven")
-    func permanentAndRedrive() async throws {
-        try await withSQLiteStore { store in
+    @Test("a permanent error dead-letters at once; a dead task can be re-driven", arguments: Backend.allCases)
+    func permanentAndRedrive(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let id = try await enqueue(store, "t", at: clock.now()).task.id
             handler.failPermanently("t")
@@ -168,9 +168,9 @@ struct QueueTests {
         }
     }
 
-    @Test("cancel: scheduled tasks are cancelled; repeat, unknown and finished cancels are not errors")
-    func cancel() async throws {
-        try await withSQLiteStore { store in
+    @Test("cancel: scheduled tasks are cancelled; repeat, unknown and finished cancels are not errors", arguments: Backend.allCases)
+    func cancel(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let a = try await enqueue(store, "a", at: clock.now().addingTimeInterval(60)).task.id
             let b = try await enqueue(store, "b", at: clock.now()).task.id
@@ -187,9 +187,9 @@ struct QueueTests {
         }
     }
 
-    @Test("a task whose worker died runs again when its lease expires, and the dead worker's late result is refused")
-    func leaseExpiry() async throws {
-        try await withSQLiteStore { store in
+    @Test("a task whose worker died runs again when its lease expires, and the dead worker's late result is refused", arguments: Backend.allCases)
+    func leaseExpiry(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock()
             _ = try await enqueue(store, "t", at: clock.now())
             let claimed = try await store.claimTasks(queue: "q", limit: 10, owner: "dead-worker", now: clock.now(), leaseDuration: 30)
@@ -213,9 +213,9 @@ struct QueueTests {
         }
     }
 
-    @Test("a released task is claimable again without losing an attempt")
-    func release() async throws {
-        try await withSQLiteStore { store in
+    @Test("a released task is claimable again without losing an attempt", arguments: Backend.allCases)
+    func release(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock()
             _ = try await enqueue(store, "t", at: clock.now())
             let claimed = try await store.claimTasks(queue: "q", limit: 1, owner: "w", now: clock.now(), leaseDuration: 30)
@@ -226,9 +226,9 @@ struct QueueTests {
         }
     }
 
-    @Test("the worker sleeps until the next due task, is woken early by an earlier enqueue, and runs each on time")
-    func sleepAndWake() async throws {
-        try await withSQLiteStore { store in
+    @Test("the worker sleeps until the next due task, is woken early by an earlier enqueue, and runs each on time", arguments: Backend.allCases)
+    func sleepAndWake(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let start = clock.now()
             let w = worker(store, clock, handler)

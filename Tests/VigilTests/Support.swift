@@ -7,6 +7,20 @@ import VigilQueue
 import VigilServer
 import VigilStore
 
+/// The two store backends; the queue and flow suites run against each.
+enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite, postgres
+    var description: String { rawValue }
+}
+
+/// A fresh, migrated store of the given backend, removed afterwards.
+func withStore<T: Sendable>(_ backend: Backend, _ body: @Sendable (any Store) async throws -> T) async throws -> T {
+    switch backend {
+    case .sqlite: try await withSQLiteStore { try await body($0) }
+    case .postgres: try await withPostgresStore { try await body($0) }
+    }
+}
+
 /// A fresh SQLite database in its own temporary folder, removed afterwards.
 func withSQLiteStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-\(UUID().uuidString)")
@@ -33,7 +47,7 @@ let quietLogger: Logger = {
 /// The whole service wired on a real SQLite store with a manual clock: flow, sandbox providers,
 /// workers (driven one queue pass at a time) and the HTTP router.
 struct Harness {
-    let store: SQLiteStore
+    let store: any Store
     let clock: ManualClock
     let config: VigilConfig
     let flow: VerificationFlow
@@ -41,7 +55,7 @@ struct Harness {
     let scheduler = SchedulerStatus()
     let workers: [QueueWorker<any StoreTransaction>]
 
-    init(store: SQLiteStore, clock: ManualClock = ManualClock(), config: VigilConfig = VigilConfig(),
+    init(store: any Store, clock: ManualClock = ManualClock(), config: VigilConfig = VigilConfig(),
          providers: Providers? = nil, queues: [QueueConfig] = FlowQueues.defaults()) {
         self.store = store
         self.clock = clock
