@@ -93,4 +93,10 @@ public enum IdempotencyKey {
     public static func forTask(named name: String) -> String {
         "vigil_" + Hex.encode(SHA256.hash(data: Data(name.utf8)).prefix(20))
     }
+
+    /// A UUID-shaped identifier derived from `key` (SHA-256), the same for the same key.
+    public static func uuid(from key: String) -> String {
+        let h = Array(Hex.encode(SHA256.hash(data: Data(key.utf8)).prefix(16)))
+        return [h[0..<8], h[8..<12], h[12..<16], h[16..<20], h[20..<32]].map { String($0) }.joined(separator: "-")
+    }
 }

@@ -34,7 +34,7 @@ struct SandboxIdentity: IdentityVerifier {
     let recorder: SandboxProviders
 
     func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> VerificationSessionRef {
-        let id = SandboxIdentity.sessionId(for: call.idempotencyKey)
+        let id = IdempotencyKey.uuid(from: call.idempotencyKey)
         let ref = VerificationSessionRef(id: id, url: "https://sandbox.vigil.invalid/verify/\(id)")
         let record = try await recorder.record(
             provider: "veriff", operation: "create_session", request: request, call: call,
@@ -43,16 +43,6 @@ struct SandboxIdentity: IdentityVerifier {
     }
 
     func check() async -> ProviderCheck { .safeMode }
-
-    /// A UUID-shaped id derived from the key, so a retry yields the same session.
-    static func sessionId(for key: String) -> String {
-        let hex = Array(key.utf8.reduce(into: [UInt8](repeating: 0, count: 16)) { acc, byte in
-            for i in 0..<16 { acc[i] = acc[i] &* 31 &+ byte &+ UInt8(i) }
-        })
-        let h = Hex.encode(hex)
-        let c = Array(h)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-\(String(c[12..<16]))-\(String(c[16..<20]))-\(String(c[20..<32]))"
-    }
 }
 
 struct SandboxEmail: EmailSender {

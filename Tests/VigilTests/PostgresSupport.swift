@@ -37,6 +37,32 @@ enum TestPostgres {
         }
     }
 
+    /// Rows of one query on a test database, each as column name → text.
+    static func query(_ database: String, _ sql: String) async throws -> [[String: String?]] {
+        let l = try location()
+        let config = PostgresConnection.Configuration(
+            host: l.host, port: l.port, username: l.user, password: l.password?.value, database: database, tls: .disable)
+        let connection = try await PostgresConnection.connect(configuration: config, id: 2, logger: quietLogger)
+        do {
+            var out: [[String: String?]] = []
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quietLogger) {
+                var values: [String: String?] = [:]
+                for cell in row { values[cell.columnName] = try cell.decode(String?.self) }
+                out.append(values)
+            }
+            try await connection.close()
+            return out
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    static func url(database: String) throws -> String {
+        let l = try location()
+        return "postgres://\(l.user)@\(l.host):\(l.port)/\(database)?sslmode=disable"
+    }
+
     static func createDatabase() async throws -> String {
         let name = "vigil_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
         try await admin("CREATE DATABASE \(name)")

@@ -60,6 +60,14 @@ struct SignatureTests {
         #expect(ConstantTime.match("", among: tokens) == nil)
     }
 
+    @Test("derived ids are stable per key and distinct across many keys")
+    func derivedIds() {
+        let ids = (0..<2_000).map { IdempotencyKey.uuid(from: IdempotencyKey.forTask(named: "order:\($0):open_session")) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids[0] == IdempotencyKey.uuid(from: IdempotencyKey.forTask(named: "order:0:open_session")))
+        #expect(ids[0].count == 36 && ids[0].split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+    }
+
     @Test("secrets never print themselves")
     func redaction() {
         let s = Secret("hunter2")
