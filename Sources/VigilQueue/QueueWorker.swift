@@ -97,7 +97,9 @@ public struct QueueWorker<Transaction>: Sendable {
                 if claimedAll { continue }
                 await Self.wait(until: wakeAt, clock: clock, signal: signal)
             }
+            logger.debug("worker stopped claiming", metadata: ["queue": "\(config.name)", "in_flight": "\(inFlight.value)"])
         }
+        logger.debug("worker stopped", metadata: ["queue": "\(config.name)"])
     }
 
     static func wait(until date: Date, clock: any VigilClock, signal: WakeSignal) async {

@@ -62,3 +62,8 @@ final class StopFlag: Sendable {
     var isSet: Bool { flag.load(ordering: .acquiring) }
     func set() { flag.store(true, ordering: .releasing) }
 }
+
+extension TaskWorkers: CustomStringConvertible {
+    /// ServiceLifecycle logs services by description; keep it to the queue names.
+    public var description: String { "TaskWorkers(\(workers.map(\.config.name).joined(separator: ",")))" }
+}

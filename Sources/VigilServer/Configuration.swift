@@ -42,6 +42,7 @@ public struct VigilConfig: Sendable {
     public var database: DatabaseLocation = .sqlite(path: "vigil-data/vigil.sqlite")
     public var poolMax = 20
     public var connectTimeout: TimeInterval = 10
+    public var queryTimeout: TimeInterval = 30
     public var providers: ProviderMode = .sandbox
     public var verificationDeadline: TimeInterval = 72 * 3600
     public var reminderAfter: TimeInterval = 24 * 3600
@@ -99,6 +100,7 @@ public struct VigilConfig: Sendable {
             config.poolMax = n
         }
         if let d = try reader.duration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
+        if let d = try reader.duration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
 
         let providers = reader.string("VIGIL_PROVIDERS")
         let safeMode = reader.string("SAFE_MODE")

@@ -5,6 +5,7 @@ public enum EnvironmentHelp {
           VIGIL_DATABASE_URL           sqlite://PATH (default sqlite://vigil-data/vigil.sqlite) or postgres://USER:PASS@HOST:PORT/DB?sslmode=...
           VIGIL_DB_POOL_MAX            PostgreSQL pool size (default 20)
           VIGIL_DB_CONNECT_TIMEOUT     PostgreSQL connect timeout (default 10s)
+          VIGIL_DB_QUERY_TIMEOUT       longest wait for one PostgreSQL statement (default 30s)
           VIGIL_LOG_FORMAT             text | json (default text in development, json in production)
           VIGIL_LOG_LEVEL              trace | debug | info | notice | warning | error | critical (default info)
         """
@@ -16,6 +17,7 @@ public enum EnvironmentHelp {
           VIGIL_DATABASE_URL           sqlite://PATH (default sqlite://vigil-data/vigil.sqlite) or postgres://USER:PASS@HOST:PORT/DB?sslmode=...
           VIGIL_DB_POOL_MAX            PostgreSQL pool size (default 20)
           VIGIL_DB_CONNECT_TIMEOUT     PostgreSQL connect timeout (default 10s)
+          VIGIL_DB_QUERY_TIMEOUT       longest wait for one PostgreSQL statement (default 30s)
           VIGIL_PROVIDERS              sandbox | live (default sandbox); SAFE_MODE=true means sandbox
           VIGIL_VERIFICATION_DEADLINE  time the customer has to verify (default 72h)
           VIGIL_REMINDER_AFTER         reminder email if still pending (default 24h)

@@ -20,7 +20,8 @@ public enum VigilRuntime {
             return PostgresStore(settings: PostgresSettings(
                 host: pg.host, port: pg.port, user: pg.user, password: pg.password?.value, database: pg.database,
                 tls: PostgresSettings.TLSMode(rawValue: pg.sslMode.rawValue) ?? .require,
-                poolMax: config.poolMax, connectTimeout: config.connectTimeout), logger: logger)
+                poolMax: config.poolMax, connectTimeout: config.connectTimeout,
+                queryTimeout: config.queryTimeout), logger: logger)
         }
     }
 

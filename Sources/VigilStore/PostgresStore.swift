@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 import VigilCore
 import VigilQueue
 
@@ -17,9 +18,12 @@ public struct PostgresSettings: Sendable {
     public var poolMax: Int
     public var connectTimeout: TimeInterval
     public var idleTimeout: TimeInterval
+    /// Longest wait for one statement's answer (migrations wait longer).
+    public var queryTimeout: TimeInterval
 
     public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode,
-                poolMax: Int = 20, connectTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 60) {
+                poolMax: Int = 20, connectTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 60,
+                queryTimeout: TimeInterval = 30) {
         self.host = host
         self.port = port
         self.user = user
@@ -29,6 +33,7 @@ public struct PostgresSettings: Sendable {
         self.poolMax = poolMax
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
+        self.queryTimeout = queryTimeout
     }
 
     var clientConfiguration: PostgresClient.Configuration {
@@ -66,11 +71,13 @@ public final class PostgresStore: Store {
     let client: PostgresClient
     let settings: PostgresSettings
     let logger: Logger
+    let statements: PostgresStatements
     public let wakeups = WakeupHub()
 
     public init(settings: PostgresSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
+        self.statements = PostgresStatements(logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)))
         self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
     }
 
@@ -99,6 +106,9 @@ public final class PostgresStore: Store {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
+                    // A leased connection can be one that is closing (see PostgresStatements);
+                    // prove it alive with a bounded query before waiting on it indefinitely.
+                    try await statements.run("SELECT 1", on: connection)
                     try await connection.listen(on: Self.channel) { notifications in
                         failures = 0
                         wakeups.wakeAll()
@@ -131,14 +141,44 @@ public final class PostgresStore: Store {
         try await transaction { try await body($0) }
     }
 
-    func transaction<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
-        let (result, queues) = try await client.withTransaction(logger: logger) { connection -> (T, Set<String>) in
-            let tx = PostgresTransaction(connection: connection, logger: logger)
-            let result = try await body(tx)
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        let statements = statements
+        let (result, queues) = try await withConnection { connection in
+            let tx = PostgresTransaction(connection: connection, statements: statements)
+            let result = try await statements.transaction(on: connection) { try await body(tx) }
             return (result, tx.wakeQueues)
         }
         if !queues.isEmpty { wakeups.wake(queues: queues) }
         return result
+    }
+
+    /// Leases a pooled connection for `body`, giving up when none can be had within the connect
+    /// timeout. postgres-nio queues a lease until a connection opens, which while the server is
+    /// down is forever; failing instead lets a request answer 503 and a worker back off.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let timeout = settings.connectTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    leased.set()
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+                // The timer fired: fail unless the lease was granted and the body is running.
+                if !leased.isSet {
+                    throw StoreError("PostgreSQL at \(settings.host):\(settings.port) gave no connection within \(DurationText.format(timeout)); it is down or overloaded")
+                }
+            }
+            throw CancellationError()
+        }
     }
 
     // MARK: Migrations
@@ -156,36 +196,42 @@ public final class PostgresStore: Store {
     }
 
     public func migrate() async throws -> [Int] {
-        try await client.withTransaction(logger: logger) { connection in
-            // Several instances may start at once: the first takes the lock and migrates, the
-            // others wait here and then find nothing pending.
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
-            try await connection.query("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)
-                """, logger: logger)
-            let applied = Set(try await connection.query("SELECT version FROM schema_migrations", logger: logger)
-                .collect().map { try $0.makeRandomAccess()["version"].decode(Int.self) })
-            let known = Set(PostgresMigrations.all.map(\.version))
-            if let newer = applied.subtracting(known).max() {
-                throw StoreError("the database has schema version \(newer), newer than this vigil knows (\(known.max() ?? 0)); run a newer vigil")
-            }
-            var done: [Int] = []
-            for migration in PostgresMigrations.all where !applied.contains(migration.version) {
-                for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        // A migration may build indexes over large tables: allow it far longer than a query.
+        let statements = PostgresStatements(logger: logger, timeout: .hours(1))
+        return try await withConnection { connection in
+            try await statements.transaction(on: connection) {
+                // Several instances may start at once: the first takes the lock and migrates, the
+                // others wait here and then find nothing pending.
+                try await statements.run("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", on: connection)
+                try await statements.run("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)
+                    """, on: connection)
+                let applied = Set(try await statements.rows("SELECT version FROM schema_migrations", on: connection)
+                    .map { try $0.makeRandomAccess()["version"].decode(Int.self) })
+                let known = Set(PostgresMigrations.all.map(\.version))
+                if let newer = applied.subtracting(known).max() {
+                    throw StoreError("the database has schema version \(newer), newer than this vigil knows (\(known.max() ?? 0)); run a newer vigil")
                 }
-                try await connection.query(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), now())",
-                    logger: logger)
-                done.append(migration.version)
+                var done: [Int] = []
+                for migration in PostgresMigrations.all where !applied.contains(migration.version) {
+                    for statement in migration.statements {
+                        try await statements.run(PostgresQuery(unsafeSQL: statement), on: connection)
+                    }
+                    try await statements.run("""
+                        INSERT INTO schema_migrations (version, name, applied_at)
+                        VALUES (\(migration.version), \(migration.name), now())
+                        """, on: connection)
+                    done.append(migration.version)
+                }
+                return done
             }
-            return done
         }
     }
 
     public func ping() async throws {
-        try await client.query("SELECT 1", logger: logger)
+        let statements = statements
+        try await withConnection { try await statements.run("SELECT 1", on: $0) }
     }
 
     // MARK: Task queue
@@ -344,8 +390,16 @@ public final class PostgresStore: Store {
     }
 
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        let statements = statements
+        return try await withConnection { try await statements.rows(query, on: $0).map { $0.makeRandomAccess() } }
     }
+}
+
+/// Set once a pooled connection has been leased; read by the lease deadline.
+final class LeaseFlag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
 }
 
 /// Runs `body`, failing with a timeout error if it takes longer than `seconds`.

@@ -8,22 +8,26 @@ import VigilQueue
 /// interpolation into `PostgresQuery` produces `$n` placeholders, never SQL text.
 final class PostgresTransaction: StoreTransaction {
     let connection: PostgresConnection
-    let logger: Logger
+    let statements: PostgresStatements
     var wakeQueues: Set<String> = []
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, statements: PostgresStatements) {
         self.connection = connection
-        self.logger = logger
+        self.statements = statements
     }
 
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        try await statements.rows(query, on: connection).map { $0.makeRandomAccess() }
+    }
+
+    func run(_ query: PostgresQuery) async throws {
+        try await statements.run(query, on: connection)
     }
 
     /// Delivered to every listening instance when (and only if) this transaction commits.
     func notify(queue: String) async throws {
         wakeQueues.insert(queue)
-        try await connection.query("SELECT pg_notify(\(PostgresStore.channel), \(queue))", logger: logger)
+        try await run("SELECT pg_notify(\(PostgresStore.channel), \(queue))")
     }
 
     /// Runs an UPDATE that must say `WHERE \(fence: task)`: it changes the claimed task only while
@@ -51,18 +55,18 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func insertSession(_ s: SessionRecord) async throws {
-        try await connection.query("""
+        try await run("""
             INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
                 order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
                 created_at, updated_at, decided_at)
             VALUES (\(s.orderId), \(s.state.rawValue), \(s.refundStatus.rawValue), \(s.customerEmail), \(s.customerName),
                 \(s.customerId), \("\(s.orderTotal)")::numeric, \(s.currency), \(s.paymentId), \(s.verificationId),
                 \(s.verificationURL), \(s.deadline), \(s.reminderAt), \(s.createdAt), \(s.updatedAt), \(s.decidedAt))
-            """, logger: logger)
+            """)
     }
 
     func updateSession(_ s: SessionRecord) async throws {
-        try await connection.query("""
+        try await run("""
             UPDATE sessions SET state = \(s.state.rawValue), refund_status = \(s.refundStatus.rawValue),
                 customer_email = \(s.customerEmail), customer_name = \(s.customerName), customer_id = \(s.customerId),
                 order_total = \("\(s.orderTotal)")::numeric, currency = \(s.currency), payment_id = \(s.paymentId),
@@ -70,7 +74,7 @@ final class PostgresTransaction: StoreTransaction {
                 reminder_at = \(s.reminderAt), created_at = \(s.createdAt), updated_at = \(s.updatedAt),
                 decided_at = \(s.decidedAt)
             WHERE order_id = \(s.orderId)
-            """, logger: logger)
+            """)
     }
 
     func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult {
@@ -99,15 +103,13 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws {
-        try await connection.query(
-            "INSERT INTO events (order_id, type, at, data) VALUES (\(orderId), \(type), \(at), \(PostgresJSON.text(data))::jsonb)",
-            logger: logger)
+        try await run(
+            "INSERT INTO events (order_id, type, at, data) VALUES (\(orderId), \(type), \(at), \(PostgresJSON.text(data))::jsonb)")
     }
 
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws {
-        try await connection.query(
-            "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (\(orderId), \(reason), \(eventId), \(at))",
-            logger: logger)
+        try await run(
+            "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (\(orderId), \(reason), \(eventId), \(at))")
     }
 
     func recordOutbox(_ e: OutboxRecord) async throws -> OutboxRecord {

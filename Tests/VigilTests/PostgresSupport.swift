@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 @testable import VigilServer
@@ -96,4 +99,67 @@ func withPostgresStore<T: Sendable>(poolMax: Int = 4, _ body: @Sendable (Postgre
     }
     await TestPostgres.dropDatabase(database)
     return try outcome.get()
+}
+
+/// A PostgreSQL cluster of a test's own, for tests that stop and start the server.
+final class PrivateCluster {
+    let directory: URL
+    let port: Int
+    let bin: String
+
+    init() throws {
+        guard let bin = ProcessInfo.processInfo.environment["VIGIL_TEST_PG_BIN"] else {
+            throw TestFailure(description: "VIGIL_TEST_PG_BIN is not set: run the tests with scripts/test.sh")
+        }
+        self.bin = bin
+        directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("vigil-pgc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        port = try freePort()
+        if geteuid() == 0 { try Self.shell(["chown", "postgres", directory.path]) }
+        try run("initdb", ["-D", "\(directory.path)/data", "-U", "vigil", "--auth=trust", "-E", "UTF8"])
+        try start()
+    }
+
+    var url: String { "postgres://vigil@127.0.0.1:\(port)/postgres?sslmode=disable" }
+
+    func start() throws {
+        try run("pg_ctl", ["-D", "\(directory.path)/data", "-l", "\(directory.path)/server.log", "-w", "start",
+                           "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path)"])
+    }
+
+    func stop() throws {
+        try run("pg_ctl", ["-D", "\(directory.path)/data", "-m", "fast", "-w", "stop"])
+    }
+
+    func destroy() {
+        try? stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) throws {
+        let command = ["\(bin)/\(tool)"] + arguments
+        try Self.shell(geteuid() == 0 ? ["runuser", "-u", "postgres", "--"] + command : command)
+    }
+
+    /// Runs a command to completion with posix_spawn and waitpid. Foundation's `Process` is not used
+    /// here: `pg_ctl start` leaves a daemon behind, and waiting on it through `Process` can hang.
+    static func shell(_ command: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = (["/usr/bin/env"] + command).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestFailure(description: "cannot run \(command[0]): errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        guard exited && (status >> 8) & 0xff == 0 else {
+            throw TestFailure(description: "\(command.joined(separator: " ")) failed (wait status \(status))")
+        }
+    }
 }
