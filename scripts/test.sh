@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Runs Vigil's whole test suite. Starts a private PostgreSQL cluster (initdb in a temporary
-# folder, loopback only, a free port) for the PostgreSQL half of the store conformance tests,
-# builds the package and its tests, runs every test, and stops the cluster afterwards.
+# Runs Vigil's whole test suite. Installs PostgreSQL's server from Debian's packages if it is
+# missing (as root), starts a private cluster (initdb in a temporary folder, loopback only, a
+# free port) for the PostgreSQL tests, builds the package and its tests, runs every test, and
+# stops the cluster afterwards. Arguments are passed to `swift test` (e.g. --filter Queue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_bin=""
-for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && pg_bin="$dir"
-done
+find_pg() {
+    pg_bin=""
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/initdb" ] && pg_bin="$dir"
+    done
+}
+find_pg
+if [ -z "$pg_bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing PostgreSQL (apt-get install postgresql)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    find_pg
+fi
 if [ -z "$pg_bin" ]; then
-    echo "scripts/test.sh: PostgreSQL server binaries not found; install them (apt-get install -y postgresql)" >&2
+    echo "scripts/test.sh: PostgreSQL server binaries not found; install them (apt-get install -y postgresql) or run as root" >&2
     exit 1
 fi
 

@@ -94,13 +94,14 @@ public struct VigilConfig: Sendable {
             config.database = try parseDatabaseURL(url)
         }
         if let pool = reader.string("VIGIL_DB_POOL_MAX") {
-            guard let n = Int(pool), (1...1000).contains(n) else {
-                throw ConfigError("VIGIL_DB_POOL_MAX", "'\(pool)' is not a pool size (1-1000)")
+            // One pooled connection is held by LISTEN for wake-ups; the rest serve queries.
+            guard let n = Int(pool), (2...1000).contains(n) else {
+                throw ConfigError("VIGIL_DB_POOL_MAX", "'\(pool)' is not a pool size (2-1000; one connection listens for wake-ups)")
             }
             config.poolMax = n
         }
-        if let d = try reader.duration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
-        if let d = try reader.duration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
 
         let providers = reader.string("VIGIL_PROVIDERS")
         let safeMode = reader.string("SAFE_MODE")
@@ -243,6 +244,12 @@ struct EnvReader {
         } catch {
             throw ConfigError(name, error.description)
         }
+    }
+
+    func positiveDuration(_ name: String) throws(ConfigError) -> TimeInterval? {
+        guard let value = try duration(name) else { return nil }
+        guard value > 0 else { throw ConfigError(name, "must be longer than zero") }
+        return value
     }
 
     func url(_ name: String) throws(ConfigError) -> String? {

@@ -101,6 +101,34 @@ func withPostgresStore<T: Sendable>(poolMax: Int = 4, _ body: @Sendable (Postgre
     return try outcome.get()
 }
 
+/// A fresh, empty PostgreSQL database (not migrated), dropped afterwards.
+func withPostgresDatabase<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+    let database = try await TestPostgres.createDatabase()
+    let outcome = await Result { try await body(database) }
+    await TestPostgres.dropDatabase(database)
+    return try outcome.get()
+}
+
+/// A store on `database` with its pool and LISTEN loop running for the duration of `body`.
+func withRunningPostgresStore<T: Sendable>(database: String, poolMax: Int = 4,
+                                           _ body: @Sendable (PostgresStore) async throws -> T) async throws -> T {
+    let store = PostgresStore(settings: try TestPostgres.settings(database: database, poolMax: poolMax), logger: quietLogger)
+    return try await withRunning(store) { try await body(store) }
+}
+
+/// Runs `store`'s pool and LISTEN loop for the duration of `body`.
+func withRunning<T: Sendable>(_ store: PostgresStore, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await store.run()
+            return nil
+        }
+        defer { group.cancelAll() }
+        try await store.waitUntilReachable(timeout: 10)
+        return try await body()
+    }
+}
+
 /// A PostgreSQL cluster of a test's own, for tests that stop and start the server.
 final class PrivateCluster {
     let directory: URL
