@@ -43,6 +43,7 @@ public struct VigilConfig: Sendable {
     public var poolMax = 20
     public var connectTimeout: TimeInterval = 10
     public var queryTimeout: TimeInterval = 30
+    public var idleTimeout: TimeInterval = 60
     public var providers: ProviderMode = .sandbox
     public var verificationDeadline: TimeInterval = 72 * 3600
     public var reminderAfter: TimeInterval = 24 * 3600
@@ -102,6 +103,7 @@ public struct VigilConfig: Sendable {
         }
         if let d = try reader.positiveDuration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_DB_IDLE_TIMEOUT") { config.idleTimeout = d }
 
         let providers = reader.string("VIGIL_PROVIDERS")
         let safeMode = reader.string("SAFE_MODE")

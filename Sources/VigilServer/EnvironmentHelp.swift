@@ -6,6 +6,7 @@ public enum EnvironmentHelp {
           VIGIL_DB_POOL_MAX            PostgreSQL pool size (default 20)
           VIGIL_DB_CONNECT_TIMEOUT     PostgreSQL connect timeout (default 10s)
           VIGIL_DB_QUERY_TIMEOUT       longest wait for one PostgreSQL statement (default 30s)
+          VIGIL_DB_IDLE_TIMEOUT        close pooled PostgreSQL connections idle this long (default 60s)
           VIGIL_LOG_FORMAT             text | json (default text in development, json in production)
           VIGIL_LOG_LEVEL              trace | debug | info | notice | warning | error | critical (default info)
         """
@@ -18,6 +19,7 @@ public enum EnvironmentHelp {
           VIGIL_DB_POOL_MAX            PostgreSQL pool size (default 20)
           VIGIL_DB_CONNECT_TIMEOUT     PostgreSQL connect timeout (default 10s)
           VIGIL_DB_QUERY_TIMEOUT       longest wait for one PostgreSQL statement (default 30s)
+          VIGIL_DB_IDLE_TIMEOUT        close pooled PostgreSQL connections idle this long (default 60s)
           VIGIL_PROVIDERS              sandbox | live (default sandbox); SAFE_MODE=true means sandbox
           VIGIL_VERIFICATION_DEADLINE  time the customer has to verify (default 72h)
           VIGIL_REMINDER_AFTER         reminder email if still pending (default 24h)

@@ -21,7 +21,7 @@ public enum VigilRuntime {
                 host: pg.host, port: pg.port, user: pg.user, password: pg.password?.value, database: pg.database,
                 tls: PostgresSettings.TLSMode(rawValue: pg.sslMode.rawValue) ?? .require,
                 poolMax: config.poolMax, connectTimeout: config.connectTimeout,
-                queryTimeout: config.queryTimeout), logger: logger)
+                idleTimeout: config.idleTimeout, queryTimeout: config.queryTimeout), logger: logger)
         }
     }
 

@@ -36,24 +36,36 @@ public struct PostgresSettings: Sendable {
         self.queryTimeout = queryTimeout
     }
 
-    var clientConfiguration: PostgresClient.Configuration {
-        let tlsConfig: PostgresClient.Configuration.TLS
+    var clientTLS: TLSConfiguration? {
         switch tls {
         case .disable:
-            tlsConfig = .disable
+            return nil
         case .require:
             // libpq's `require`: encrypted, certificate not checked.
             var c = TLSConfiguration.makeClientConfiguration()
             c.certificateVerification = .none
-            tlsConfig = .require(c)
+            return c
         case .verifyFull:
-            tlsConfig = .require(.makeClientConfiguration())
+            return .makeClientConfiguration()
         }
+    }
+
+    var clientConfiguration: PostgresClient.Configuration {
         var config = PostgresClient.Configuration(
-            host: host, port: port, username: user, password: password, database: database, tls: tlsConfig)
+            host: host, port: port, username: user, password: password, database: database,
+            tls: clientTLS.map { .require($0) } ?? .disable)
         config.options.maximumConnections = poolMax
         config.options.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
         config.options.connectionIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        return config
+    }
+
+    /// The same target for one connection outside the pool.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS = try clientTLS.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
+        var config = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: password, database: database, tls: tls)
+        config.options.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
         return config
     }
 }
@@ -78,7 +90,12 @@ public final class PostgresStore: Store {
         self.settings = settings
         self.logger = logger
         self.statements = PostgresStatements(logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)))
-        self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
+        // The pool logs every failed connection attempt at info: during an outage that is a line
+        // per retry. Vigil reports the outage itself (health, request and worker logs), so the
+        // pool's own chatter is kept for debug runs.
+        var poolLogger = logger
+        if poolLogger.logLevel > .debug { poolLogger.logLevel = max(poolLogger.logLevel, .warning) }
+        self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: poolLogger)
     }
 
     /// Runs the connection pool and the LISTEN loop until cancelled.
@@ -91,6 +108,13 @@ public final class PostgresStore: Store {
 
     public func waitUntilReachable(timeout: TimeInterval) async throws {
         do {
+            // One direct connection first: it fails with the reason (refused, authentication,
+            // certificate), where the pool would only log it and keep retrying.
+            let settings = settings, logger = logger
+            let probe = try await withDeadline(timeout) {
+                try await PostgresConnection.connect(configuration: try settings.connectionConfiguration(), id: 0, logger: logger)
+            }
+            try? await probe.close()
             try await withDeadline(timeout) { try await self.ping() }
         } catch {
             throw StoreError("cannot reach PostgreSQL at \(settings.host):\(settings.port)/\(settings.database) within \(DurationText.format(timeout)): \(Self.describe(error))")
@@ -130,6 +154,7 @@ public final class PostgresStore: Store {
     static func describe(_ error: any Error) -> String {
         if let pg = error as? PSQLError {
             if let message = pg.serverInfo?[.message] { return message }
+            if let underlying = pg.underlying { return "\(pg.code): \(underlying)" }
             return "\(pg.code)"
         }
         return "\(error)"

@@ -26,6 +26,8 @@ struct VigilCommand: AsyncParsableCommand {
             }
         } catch let error as ConfigError {
             fail("vigil: \(error)", code: 2)
+        } catch let error as StoreError {
+            fail("vigil: \(error)", code: 1)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
         } catch {

@@ -135,7 +135,8 @@ final class PrivateCluster {
     let port: Int
     let bin: String
 
-    init() throws {
+    /// `tlsOnly`: the server has a self-signed certificate and accepts only TLS connections.
+    init(tlsOnly: Bool = false) throws {
         guard let bin = ProcessInfo.processInfo.environment["VIGIL_TEST_PG_BIN"] else {
             throw TestFailure(description: "VIGIL_TEST_PG_BIN is not set: run the tests with scripts/test.sh")
         }
@@ -145,6 +146,16 @@ final class PrivateCluster {
         port = try freePort()
         if geteuid() == 0 { try Self.shell(["chown", "postgres", directory.path]) }
         try run("initdb", ["-D", "\(directory.path)/data", "-U", "vigil", "--auth=trust", "-E", "UTF8"])
+        if tlsOnly {
+            let data = "\(directory.path)/data"
+            try run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=vigil-test",
+                                "-keyout", "\(data)/server.key", "-out", "\(data)/server.crt"])
+            try "hostssl all all 127.0.0.1/32 trust\n".write(toFile: "\(data)/pg_hba.conf", atomically: false, encoding: .utf8)
+            let conf = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(data)/postgresql.conf"))
+            conf.seekToEndOfFile()
+            conf.write(Data("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n".utf8))
+            try conf.close()
+        }
         try start()
     }
 
@@ -165,7 +176,7 @@ final class PrivateCluster {
     }
 
     private func run(_ tool: String, _ arguments: [String]) throws {
-        let command = ["\(bin)/\(tool)"] + arguments
+        let command = [tool.contains("/") || tool == "openssl" ? tool : "\(bin)/\(tool)"] + arguments
         try Self.shell(geteuid() == 0 ? ["runuser", "-u", "postgres", "--"] + command : command)
     }
 
