@@ -119,6 +119,18 @@ public struct QueueWorker<Transaction>: Sendable {
         logger[metadataKey: "task"] = .string(claim.task.kind)
         if let orderId = claim.task.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
 
+        // Attempts past the retry limits can only come from earlier attempts that ended without
+        // an outcome: their worker died or lost the lease, possibly because this task crashes
+        // it. Dead-letter it (visible, re-drivable) rather than crash-loop for ever.
+        let attempt = claim.task.attempts
+        if attempt > 1, config.nextAttempt(afterAttempts: attempt - 1, firstAttemptAt: claim.task.firstAttemptAt ?? clock.now(),
+                                           now: clock.now(), random: 0) == nil {
+            await recordFailure(claim, error: PermanentTaskError(
+                "attempt \(attempt) is past the queue's retry limits: earlier attempts ended without an outcome (their worker died or lost its lease)"),
+                logger: logger)
+            return
+        }
+
         let outcome: Result<@Sendable (Transaction) async throws -> Void, any Error>
         if heartbeat {
             let taskLogger = logger

@@ -213,6 +213,26 @@ struct QueueTests {
         }
     }
 
+    @Test("a task whose attempts keep dying with their worker is dead-lettered at the retry limit, not re-run for ever", arguments: Backend.allCases)
+    func crashLoopDeadLetters(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let clock = ManualClock()
+            _ = try await enqueue(store, "poison", at: clock.now())
+            for attempt in 1...queue.maxAttempts {
+                let claimed = try await store.claimTasks(queue: "q", limit: 1, owner: "crashed-\(attempt)", now: clock.now(), leaseDuration: 30)
+                #expect(claimed.first?.task.attempts == attempt)
+                clock.advance(by: 31)
+            }
+            let handler = RecordingHandler()
+            #expect(try await worker(store, clock, handler).runDueTasks() == 1)
+            #expect(handler.ran.isEmpty, "the task is not run again")
+            let task = try #require(try await store.task(named: "poison"))
+            #expect(task.state == .dead)
+            #expect(task.lastError?.contains("without an outcome") == true)
+            #expect(try await store.retryDeadTask(id: task.id, now: clock.now()), "a dead task can be re-driven")
+        }
+    }
+
     @Test("a released task is claimable again without losing an attempt", arguments: Backend.allCases)
     func release(_ backend: Backend) async throws {
         try await withStore(backend) { store in
