@@ -100,3 +100,11 @@ public enum IdempotencyKey {
         return [h[0..<8], h[8..<12], h[12..<16], h[16..<20], h[20..<32]].map { String($0) }.joined(separator: "-")
     }
 }
+
+extension Secret {
+    /// A public name for this secret: the first 12 hex digits of its SHA-256. Enough to tell
+    /// rotated tokens apart in an audit log; useless for recovering the token.
+    public var publicID: String {
+        String(Hex.encode(Data(SHA256.hash(data: Data(value.utf8)))).prefix(12))
+    }
+}

@@ -113,5 +113,21 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX reviews_open ON reviews(created_at) WHERE resolved_at IS NULL",
         ]),
+        Migration(version: 2, name: "audit log", statements: [
+            """
+            CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                ip TEXT,
+                user_agent TEXT,
+                request_id TEXT
+            )
+            """,
+            "CREATE INDEX audit_log_at ON audit_log(at, id)",
+        ]),
     ]
 }

@@ -100,5 +100,21 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX reviews_open ON reviews (created_at) WHERE resolved_at IS NULL",
         ]),
+        Migration(version: 2, name: "audit log", statements: [
+            """
+            CREATE TABLE audit_log (
+                id bigserial PRIMARY KEY,
+                at timestamptz NOT NULL,
+                actor text NOT NULL,
+                action text NOT NULL,
+                target text,
+                outcome text NOT NULL,
+                ip text,
+                user_agent text,
+                request_id text
+            )
+            """,
+            "CREATE INDEX audit_log_at ON audit_log (at, id)",
+        ]),
     ]
 }

@@ -372,6 +372,10 @@ public final class PostgresStore: Store {
         try await rows("SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks WHERE name = \(name)").first.map(PostgresRows.task)
     }
 
+    public func task(id: Int64) async throws -> TaskRecord? {
+        try await rows("SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks WHERE id = \(id)").first.map(PostgresRows.task)
+    }
+
     public func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord] {
         try await rows("""
             SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks
@@ -411,6 +415,18 @@ public final class PostgresStore: Store {
             ReviewRecord(id: try row["id"].decode(Int64.self), orderId: try row["order_id"].decode(String?.self),
                          reason: try row["reason"].decode(String.self), eventId: try row["event_id"].decode(String?.self),
                          createdAt: try row["created_at"].decode(Date.self))
+        }
+    }
+
+    public func audit(limit: Int) async throws -> [AuditRecord] {
+        try await rows("""
+            SELECT id, at, actor, action, target, outcome, ip, user_agent, request_id FROM audit_log ORDER BY id DESC LIMIT \(limit)
+            """).map { row in
+            AuditRecord(id: try row["id"].decode(Int64.self), at: try row["at"].decode(Date.self),
+                        actor: try row["actor"].decode(String.self), action: try row["action"].decode(String.self),
+                        target: try row["target"].decode(String?.self), outcome: try row["outcome"].decode(String.self),
+                        ip: try row["ip"].decode(String?.self), userAgent: try row["user_agent"].decode(String?.self),
+                        requestId: try row["request_id"].decode(String?.self))
         }
     }
 

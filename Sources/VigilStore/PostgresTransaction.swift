@@ -107,6 +107,13 @@ final class PostgresTransaction: StoreTransaction {
             "INSERT INTO events (order_id, type, at, data) VALUES (\(orderId), \(type), \(at), \(PostgresJSON.text(data))::jsonb)")
     }
 
+    func appendAudit(_ e: AuditRecord) async throws {
+        try await run("""
+            INSERT INTO audit_log (at, actor, action, target, outcome, ip, user_agent, request_id)
+            VALUES (\(e.at), \(e.actor), \(e.action), \(e.target), \(e.outcome), \(e.ip), \(e.userAgent), \(e.requestId))
+            """)
+    }
+
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws {
         try await run(
             "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (\(orderId), \(reason), \(eventId), \(at))")

@@ -109,6 +109,33 @@ public struct ReviewRecord: Sendable, Equatable {
     }
 }
 
+/// One audited action: an admin request, or a rejected admin or webhook authentication. The
+/// actor is a token's id (a digest prefix), never the token.
+public struct AuditRecord: Sendable, Equatable {
+    public var id: Int64
+    public var at: Date
+    public var actor: String
+    public var action: String
+    public var target: String?
+    public var outcome: String
+    public var ip: String?
+    public var userAgent: String?
+    public var requestId: String?
+
+    public init(id: Int64 = 0, at: Date, actor: String, action: String, target: String?, outcome: String,
+                ip: String?, userAgent: String?, requestId: String?) {
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.outcome = outcome
+        self.ip = ip
+        self.userAgent = userAgent
+        self.requestId = requestId
+    }
+}
+
 public struct StoredWebhook: Sendable, Equatable {
     public var provider: String
     public var eventId: String

@@ -262,6 +262,11 @@ public final class SQLiteStore: Store {
             .first?.taskRecord()
     }
 
+    public func task(id: Int64) async throws -> TaskRecord? {
+        try await reader.query("SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE id = ?", [.int(Int(id))])
+            .first?.taskRecord()
+    }
+
     public func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord] {
         try await reader.query("""
             SELECT \(SQLiteTaskColumns.list) FROM tasks
@@ -302,6 +307,14 @@ public final class SQLiteStore: Store {
             ReviewRecord(id: Int64(row.int("id") ?? 0), orderId: row.string("order_id"),
                          reason: row.string("reason") ?? "", eventId: row.string("event_id"),
                          createdAt: row.date("created_at") ?? .distantPast)
+        }
+    }
+
+    public func audit(limit: Int) async throws -> [AuditRecord] {
+        try await reader.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [.int(limit)]).map { row in
+            AuditRecord(id: Int64(row.int("id") ?? 0), at: row.date("at") ?? .distantPast, actor: row.string("actor") ?? "",
+                        action: row.string("action") ?? "", target: row.string("target"), outcome: row.string("outcome") ?? "",
+                        ip: row.string("ip"), userAgent: row.string("user_agent"), requestId: row.string("request_id"))
         }
     }
 }

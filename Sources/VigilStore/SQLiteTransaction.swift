@@ -104,6 +104,14 @@ final class SQLiteTransaction: StoreTransaction {
             [.optionalText(orderId), .text(type), .ms(at), .text(data)])
     }
 
+    func appendAudit(_ e: AuditRecord) async throws {
+        _ = try await connection.query("""
+            INSERT INTO audit_log (at, actor, action, target, outcome, ip, user_agent, request_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.ms(e.at), .text(e.actor), .text(e.action), .optionalText(e.target), .text(e.outcome),
+                  .optionalText(e.ip), .optionalText(e.userAgent), .optionalText(e.requestId)])
+    }
+
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws {
         _ = try await connection.query(
             "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (?, ?, ?, ?)",

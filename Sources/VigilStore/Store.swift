@@ -21,6 +21,7 @@ public protocol StoreTransaction: AnyObject {
 
     func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws
+    func appendAudit(_ entry: AuditRecord) async throws
     /// Records a provider call under its idempotency key; a second record with the same key
     /// returns the first and writes nothing.
     func recordOutbox(_ entry: OutboxRecord) async throws -> OutboxRecord
@@ -40,6 +41,7 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func session(orderId: String) async throws -> SessionRecord?
     func tasks(orderId: String) async throws -> [TaskRecord]
     func task(named name: String) async throws -> TaskRecord?
+    func task(id: Int64) async throws -> TaskRecord?
     func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord]
     func events(orderId: String) async throws -> [EventRecord]
     /// Event-log rows with `since <= at < until`, in time order, after the row id `afterId`.
@@ -47,6 +49,8 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func outbox(orderId: String) async throws -> [OutboxRecord]
     func outbox(idempotencyKey: String) async throws -> OutboxRecord?
     func reviews(limit: Int) async throws -> [ReviewRecord]
+    /// Audit rows, newest first.
+    func audit(limit: Int) async throws -> [AuditRecord]
 
     /// Cancels a task by id; false when it had already finished (not an error).
     func cancelTask(id: Int64, now: Date) async throws -> Bool

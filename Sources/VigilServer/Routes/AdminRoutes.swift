@@ -4,34 +4,113 @@ import VigilCore
 import VigilQueue
 import VigilStore
 
-/// The operator's API, behind bearer tokens.
+/// The operator's API, behind bearer tokens. Every request, allowed or refused, is audited.
 struct AdminRoutes {
     let services: AppServices
+    var auditor: Auditor { Auditor(store: services.store, clock: services.clock) }
 
     func register(on router: Router<VigilRequestContext>) {
         router.get("/api/v1/orders/:orderId") { request, context in
-            try authorize(request, context: context)
             let orderId = try context.parameters.require("orderId")
+            let actor = try await authorize(request, context: context, action: "order.read", target: orderId)
+            await auditor.record("order.read", actor: actor, target: orderId, outcome: "ok", request: request, context: context)
             return try await datastore(context.logger) { try await order(orderId) }
+        }
+        router.get("/api/v1/tasks") { request, context in
+            let actor = try await authorize(request, context: context, action: "tasks.list", target: nil)
+            let query = request.uri.queryParameters
+            let state = try query.get("state").map { text in
+                guard let state = TaskState(rawValue: text) else {
+                    throw Problem.badRequest("state must be one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return state
+            }
+            let queue = query.get("queue").flatMap { $0.isEmpty ? nil : $0 }
+            let limit = try Self.limit(query.get("limit"))
+            await auditor.record("tasks.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            let tasks = try await datastore(context.logger) { try await services.store.tasks(queue: queue, state: state, limit: limit) }
+            return json(.ok, ["tasks": tasks.map(TaskJSON.object)])
+        }
+        router.post("/api/v1/tasks/:id/retry") { request, context in
+            let id = try Self.taskId(context)
+            let actor = try await authorize(request, context: context, action: "task.retry", target: "\(id)")
+            return try await datastore(context.logger) {
+                guard let task = try await services.store.task(id: id) else {
+                    await auditor.record("task.retry", actor: actor, target: "\(id)", outcome: "not_found", request: request, context: context)
+                    throw Problem.notFound("no task \(id)")
+                }
+                guard try await services.store.retryDeadTask(id: id, now: services.clock.now()) else {
+                    await auditor.record("task.retry", actor: actor, target: "\(id)", outcome: "refused:\(task.state.rawValue)",
+                                         request: request, context: context)
+                    throw Problem(.conflict, "conflict", "Conflict",
+                                  detail: "task \(id) is \(task.state.rawValue); only dead tasks can be re-driven")
+                }
+                await auditor.record("task.retry", actor: actor, target: "\(id)", outcome: "retried", request: request, context: context)
+                let after = try await services.store.task(id: id)
+                return json(.ok, ["retried": true, "task": after.map(TaskJSON.object) as Any])
+            }
+        }
+        router.delete("/api/v1/tasks/:id") { request, context in
+            let id = try Self.taskId(context)
+            let actor = try await authorize(request, context: context, action: "task.cancel", target: "\(id)")
+            return try await datastore(context.logger) {
+                guard try await services.store.task(id: id) != nil else {
+                    await auditor.record("task.cancel", actor: actor, target: "\(id)", outcome: "not_found", request: request, context: context)
+                    throw Problem.notFound("no task \(id)")
+                }
+                // Cancelling a finished task is not an error: the answer says it was not cancelled now.
+                let cancelled = try await services.store.cancelTask(id: id, now: services.clock.now())
+                await auditor.record("task.cancel", actor: actor, target: "\(id)", outcome: cancelled ? "cancelled" : "already_finished",
+                                     request: request, context: context)
+                let after = try await services.store.task(id: id)
+                return json(.ok, ["cancelled": cancelled, "task": after.map(TaskJSON.object) as Any])
+            }
+        }
+        router.get("/api/v1/reviews") { request, context in
+            let actor = try await authorize(request, context: context, action: "reviews.list", target: nil)
+            let limit = try Self.limit(request.uri.queryParameters.get("limit"))
+            await auditor.record("reviews.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            let reviews = try await datastore(context.logger) { try await services.store.reviews(limit: limit) }
+            return json(.ok, ["reviews": reviews.map(ReviewJSON.object)])
+        }
+        router.get("/api/v1/audit") { request, context in
+            let actor = try await authorize(request, context: context, action: "audit.list", target: nil)
+            let limit = try Self.limit(request.uri.queryParameters.get("limit"))
+            await auditor.record("audit.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            let rows = try await datastore(context.logger) { try await services.store.audit(limit: limit) }
+            return json(.ok, ["audit": rows.map(AuditJSON.object)])
         }
     }
 
-    /// Accepts any configured token, compared in constant time. With none configured the admin
-    /// API is off rather than open.
-    func authorize(_ request: Request, context: VigilRequestContext) throws {
+    static func taskId(_ context: VigilRequestContext) throws -> Int64 {
+        let text = try context.parameters.require("id")
+        guard let id = Int64(text), id > 0 else { throw Problem.badRequest("task id must be a positive integer, not '\(text)'") }
+        return id
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 100 }
+        guard let n = Int(text), (1...1000).contains(n) else { throw Problem.badRequest("limit must be an integer from 1 to 1000") }
+        return n
+    }
+
+    /// Accepts any configured token, compared in constant time, and returns the caller's token
+    /// id. With no token configured the admin API is off rather than open. Refusals are audited.
+    func authorize(_ request: Request, context: VigilRequestContext, action: String, target: String?) async throws -> String {
         let tokens = services.config.adminTokens
         guard !tokens.isEmpty else {
             throw Problem.unauthorized("the admin API is disabled; set VIGIL_ADMIN_TOKEN to enable it")
         }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-            context.logger.warning("admin request rejected: no bearer token", metadata: ["path": .string(request.uri.path)])
+            await auditor.record(action, actor: "anonymous", target: target, outcome: "rejected:no_token", request: request, context: context)
             throw Problem.unauthorized("send Authorization: Bearer <token>")
         }
         let presented = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard ConstantTime.match(presented, among: tokens) != nil else {
-            context.logger.warning("admin request rejected: unknown token", metadata: ["path": .string(request.uri.path)])
+        guard let index = ConstantTime.match(presented, among: tokens) else {
+            await auditor.record(action, actor: "unknown-token", target: target, outcome: "rejected:bad_token", request: request, context: context)
             throw Problem.unauthorized("the bearer token is not valid")
         }
+        return "token:" + tokens[index].publicID
     }
 
     func order(_ orderId: String) async throws -> Response {
@@ -56,6 +135,15 @@ struct AdminRoutes {
             return o
         }
         return json(.ok, body)
+    }
+}
+
+enum ReviewJSON {
+    static func object(_ r: ReviewRecord) -> [String: Any] {
+        var o: [String: Any] = ["id": r.id, "reason": r.reason, "createdAt": Timestamp.string(r.createdAt)]
+        if let orderId = r.orderId { o["orderId"] = orderId }
+        if let eventId = r.eventId { o["eventId"] = eventId }
+        return o
     }
 }
 

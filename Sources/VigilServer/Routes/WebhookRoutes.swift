@@ -85,8 +85,9 @@ struct WebhookRoutes {
         }
         let presented = headers.lazy.compactMap { request.headers[$0] }.first
         guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) else {
-            context.logger.warning("webhook rejected: bad or missing signature", metadata: [
-                "path": .string(request.uri.path), "signature_present": .stringConvertible(presented != nil)])
+            await Auditor(store: services.store, clock: services.clock).record(
+                "webhook.authenticate", actor: "webhook", target: request.uri.path,
+                outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature", request: request, context: context)
             throw Problem.invalidSignature
         }
         return body
