@@ -66,19 +66,24 @@ struct AdminRoutes {
                 return json(.ok, ["cancelled": cancelled, "task": after.map(TaskJSON.object) as Any])
             }
         }
-        router.get("/api/v1/reviews") { request, context in
-            let actor = try await authorize(request, context: context, action: "reviews.list", target: nil)
-            let limit = try Self.limit(request.uri.queryParameters.get("limit"))
-            await auditor.record("reviews.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
-            let reviews = try await datastore(context.logger) { try await services.store.reviews(limit: limit) }
-            return json(.ok, ["reviews": reviews.map(ReviewJSON.object)])
+        list(on: router, "/api/v1/reviews", action: "reviews.list", key: "reviews", render: ReviewJSON.object) {
+            try await services.store.reviews(limit: $0)
         }
-        router.get("/api/v1/audit") { request, context in
-            let actor = try await authorize(request, context: context, action: "audit.list", target: nil)
+        list(on: router, "/api/v1/audit", action: "audit.list", key: "audit", render: AuditJSON.object) {
+            try await services.store.audit(limit: $0)
+        }
+    }
+
+    /// A read-only, audited listing with `?limit=`.
+    func list<Row: Sendable>(on router: Router<VigilRequestContext>, _ path: RouterPath, action: String, key: String,
+                             render: @escaping @Sendable (Row) -> [String: Any],
+                             fetch: @escaping @Sendable (Int) async throws -> [Row]) {
+        router.get(path) { request, context in
+            let actor = try await authorize(request, context: context, action: action, target: nil)
             let limit = try Self.limit(request.uri.queryParameters.get("limit"))
-            await auditor.record("audit.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
-            let rows = try await datastore(context.logger) { try await services.store.audit(limit: limit) }
-            return json(.ok, ["audit": rows.map(AuditJSON.object)])
+            await auditor.record(action, actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            let rows = try await datastore(context.logger) { try await fetch(limit) }
+            return json(.ok, [key: rows.map(render)])
         }
     }
 
