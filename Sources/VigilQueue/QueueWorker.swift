@@ -17,10 +17,12 @@ public struct QueueWorker<Transaction>: Sendable {
     /// Upper bound on one sleep: a safety net only, not what drives latency.
     let maxIdle: TimeInterval
     let logger: Logger
+    let metrics: QueueMetrics
 
     public init(config: QueueConfig, store: any TaskStore<Transaction>, handler: any TaskHandler<Transaction>,
                 clock: any VigilClock, owner: String, leaseDuration: TimeInterval,
-                maxIdle: TimeInterval = 300, logger: Logger) {
+                maxIdle: TimeInterval = 300, logger: Logger, metrics: QueueMetrics = .disabled) {
+        self.metrics = metrics
         self.config = config
         self.store = store
         self.handler = handler
@@ -118,6 +120,9 @@ public struct QueueWorker<Transaction>: Sendable {
         logger[metadataKey: "task_id"] = .stringConvertible(claim.task.id)
         logger[metadataKey: "task"] = .string(claim.task.kind)
         if let orderId = claim.task.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
+        let started = ContinuousClock.now
+        let queue = config.name
+        let report = { (outcome: String) in metrics.finished(queue: queue, outcome: outcome, after: ContinuousClock.now - started) }
 
         // Attempts past the retry limits can only come from earlier attempts that ended without
         // an outcome: their worker died or lost the lease, possibly because this task crashes
@@ -125,9 +130,9 @@ public struct QueueWorker<Transaction>: Sendable {
         let attempt = claim.task.attempts
         if attempt > 1, config.nextAttempt(afterAttempts: attempt - 1, firstAttemptAt: claim.task.firstAttemptAt ?? clock.now(),
                                            now: clock.now(), random: 0) == nil {
-            await recordFailure(claim, error: PermanentTaskError(
+            report(await recordFailure(claim, error: PermanentTaskError(
                 "attempt \(attempt) is past the queue's retry limits: earlier attempts ended without an outcome (their worker died or lost its lease)"),
-                logger: logger)
+                logger: logger))
             return
         }
 
@@ -150,21 +155,25 @@ public struct QueueWorker<Transaction>: Sendable {
             do {
                 if try await store.completeTask(claim, now: now, then: apply) {
                     logger.debug("task succeeded", metadata: ["attempt": "\(claim.task.attempts)"])
+                    report("succeeded")
                 } else {
                     logger.warning("task finished after its lease was lost; its result was discarded")
+                    report("lease_lost")
                 }
             } catch {
-                await recordFailure(claim, error: error, logger: logger)
+                report(await recordFailure(claim, error: error, logger: logger))
             }
         case .failure(let error) where error is CancellationError && Task.isCancelled:
             // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
             try? await store.releaseTask(claim, now: now)
+            report("released")
         case .failure(let error):
-            await recordFailure(claim, error: error, logger: logger)
+            report(await recordFailure(claim, error: error, logger: logger))
         }
     }
 
-    private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async {
+    /// Records a failed attempt; returns the outcome for metrics.
+    private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async -> String {
         let now = clock.now()
         let message = String(describing: error).prefix(1000)
         let retryAt: Date? = error is PermanentTaskError ? nil : config.nextAttempt(
@@ -179,9 +188,11 @@ public struct QueueWorker<Transaction>: Sendable {
                 logger.error("task failed and is dead-lettered", metadata: [
                     "attempt": "\(claim.task.attempts)", "error": "\(message)"])
             }
+            return retryAt == nil ? "dead" : "retrying"
         } catch {
             // The lease will lapse and the task will run again; idempotency keys make that safe.
             logger.error("recording a task failure failed", metadata: ["error": "\(error)"])
+            return "unrecorded"
         }
     }
 

@@ -16,9 +16,15 @@ public struct AppServices: Sendable {
     public let scheduler: SchedulerStatus
     public let clock: any VigilClock
     public let version: String
+    public let metrics: VigilMetrics
+    /// The queue names `/metrics` reports on.
+    public let queues: [String]
 
     public init(config: VigilConfig, store: any Store, flow: VerificationFlow, providers: Providers,
-                scheduler: SchedulerStatus, clock: any VigilClock, version: String = VigilVersion.current) {
+                scheduler: SchedulerStatus, clock: any VigilClock, version: String = VigilVersion.current,
+                metrics: VigilMetrics = VigilMetrics(), queues: [String] = FlowQueues.defaults().map(\.name)) {
+        self.metrics = metrics
+        self.queues = queues
         self.config = config
         self.store = store
         self.flow = flow
@@ -36,6 +42,7 @@ public enum VigilVersion {
 /// The router with every route and middleware; shared by `vigil serve` and the tests.
 public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> {
     let router = Router(context: VigilRequestContext.self)
+    router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
     WebhookRoutes(services: services).register(on: router)
     HealthRoutes(services: services).register(on: router)

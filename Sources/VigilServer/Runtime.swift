@@ -53,14 +53,15 @@ public enum VigilRuntime {
 
     /// The per-queue workers for this process.
     public static func workers(_ config: VigilConfig, store: any Store, providers: Providers, clock: any VigilClock,
-                               status: SchedulerStatus, logger: Logger) -> TaskWorkers<any StoreTransaction> {
+                               status: SchedulerStatus, metrics: QueueMetrics = .disabled,
+                               logger: Logger) -> TaskWorkers<any StoreTransaction> {
         let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
         let owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
         let taskStore = store.taskStore
         let queues = FlowQueues.defaults(concurrency: config.workerConcurrency).map { queue -> QueueWorker<any StoreTransaction> in
             QueueWorker<any StoreTransaction>(
                 config: queue, store: taskStore, handler: handler, clock: clock, owner: owner,
-                leaseDuration: config.taskLease, logger: logger)
+                leaseDuration: config.taskLease, logger: logger, metrics: metrics)
         }
         return TaskWorkers(workers: queues, status: status, logger: logger)
     }
@@ -81,9 +82,12 @@ public enum VigilRuntime {
         let flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
             verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
         let status = SchedulerStatus()
-        let workers = workers(config, store: store, providers: providers, clock: clock, status: status, logger: logger)
+        let metrics = VigilMetrics()
+        let workers = workers(config, store: store, providers: providers, clock: clock, status: status,
+                              metrics: metrics.queue, logger: logger)
         let services = AppServices(config: config, store: store, flow: flow, providers: providers,
-                                   scheduler: status, clock: clock)
+                                   scheduler: status, clock: clock, metrics: metrics,
+                                   queues: workers.workers.map(\.config.name))
         let app = buildApplication(services, logger: logger)
 
         for warning in startupWarnings(config) { logger.warning("\(warning)") }

@@ -418,6 +418,23 @@ public final class PostgresStore: Store {
         }
     }
 
+    public func queueStats(queues: [String], now: Date) async throws -> [QueueStat] {
+        var stats: [QueueStat] = []
+        for queue in queues {
+            let row = try await rows("""
+                SELECT
+                    (SELECT count(*) FROM tasks WHERE queue = \(queue) AND state IN ('scheduled', 'retrying', 'running') AND run_at <= \(now)) AS due,
+                    (SELECT min(run_at) FROM tasks WHERE queue = \(queue) AND state IN ('scheduled', 'retrying', 'running') AND run_at <= \(now)) AS oldest,
+                    (SELECT count(*) FROM tasks WHERE queue = \(queue) AND state = 'running' AND run_at > \(now)) AS running,
+                    (SELECT count(*) FROM tasks WHERE queue = \(queue) AND state = 'dead') AS dead
+                """).first
+            stats.append(QueueStat(
+                queue: queue, due: Int(try row?["due"].decode(Int64.self) ?? 0), oldestDue: try row?["oldest"].decode(Date?.self),
+                running: Int(try row?["running"].decode(Int64.self) ?? 0), dead: Int(try row?["dead"].decode(Int64.self) ?? 0)))
+        }
+        return stats
+    }
+
     public func audit(limit: Int) async throws -> [AuditRecord] {
         try await rows("""
             SELECT id, at, actor, action, target, outcome, ip, user_agent, request_id FROM audit_log ORDER BY id DESC LIMIT \(limit)

@@ -136,6 +136,24 @@ public struct AuditRecord: Sendable, Equatable {
     }
 }
 
+/// One queue at a glance, for metrics: tasks due now (including expired leases about to be
+/// rescued), the oldest due time, tasks running under a live lease, and dead-lettered tasks.
+public struct QueueStat: Sendable, Equatable {
+    public var queue: String
+    public var due: Int
+    public var oldestDue: Date?
+    public var running: Int
+    public var dead: Int
+
+    public init(queue: String, due: Int, oldestDue: Date?, running: Int, dead: Int) {
+        self.queue = queue
+        self.due = due
+        self.oldestDue = oldestDue
+        self.running = running
+        self.dead = dead
+    }
+}
+
 public struct StoredWebhook: Sendable, Equatable {
     public var provider: String
     public var eventId: String

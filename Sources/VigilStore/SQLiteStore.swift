@@ -310,6 +310,22 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func queueStats(queues: [String], now: Date) async throws -> [QueueStat] {
+        var stats: [QueueStat] = []
+        for queue in queues {
+            let row = try await reader.query("""
+                SELECT
+                    (SELECT count(*) FROM tasks WHERE queue = ?1 AND state IN ('scheduled', 'retrying', 'running') AND run_at <= ?2) AS due,
+                    (SELECT min(run_at) FROM tasks WHERE queue = ?1 AND state IN ('scheduled', 'retrying', 'running') AND run_at <= ?2) AS oldest,
+                    (SELECT count(*) FROM tasks WHERE queue = ?1 AND state = 'running' AND run_at > ?2) AS running,
+                    (SELECT count(*) FROM tasks WHERE queue = ?1 AND state = 'dead') AS dead
+                """, [.text(queue), .ms(now)]).first
+            stats.append(QueueStat(queue: queue, due: row?.int("due") ?? 0, oldestDue: row?.date("oldest"),
+                                   running: row?.int("running") ?? 0, dead: row?.int("dead") ?? 0))
+        }
+        return stats
+    }
+
     public func audit(limit: Int) async throws -> [AuditRecord] {
         try await reader.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [.int(limit)]).map { row in
             AuditRecord(id: Int64(row.int("id") ?? 0), at: row.date("at") ?? .distantPast, actor: row.string("actor") ?? "",

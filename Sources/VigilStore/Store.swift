@@ -49,6 +49,9 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func outbox(orderId: String) async throws -> [OutboxRecord]
     func outbox(idempotencyKey: String) async throws -> OutboxRecord?
     func reviews(limit: Int) async throws -> [ReviewRecord]
+    /// Per-queue figures for metrics. Each figure is an index range scan, so a scrape stays cheap
+    /// however many future timers are pending.
+    func queueStats(queues: [String], now: Date) async throws -> [QueueStat]
     /// Audit rows, newest first.
     func audit(limit: Int) async throws -> [AuditRecord]
 

@@ -53,6 +53,7 @@ struct Harness {
     let flow: VerificationFlow
     let providers: Providers
     let scheduler = SchedulerStatus()
+    let metrics = VigilMetrics()
     let workers: [QueueWorker<any StoreTransaction>]
 
     init(store: any Store, clock: ManualClock = ManualClock(), config: VigilConfig = VigilConfig(),
@@ -65,14 +66,16 @@ struct Harness {
         let providers = providers ?? SandboxProviders(store: store, clock: clock).providers
         self.providers = providers
         let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
+        let queueMetrics = metrics.queue
         workers = queues.map {
             QueueWorker<any StoreTransaction>(config: $0, store: store.taskStore, handler: handler, clock: clock,
-                                              owner: "test", leaseDuration: 60, logger: quietLogger)
+                                              owner: "test", leaseDuration: 60, logger: quietLogger, metrics: queueMetrics)
         }
     }
 
     var services: AppServices {
-        AppServices(config: config, store: store, flow: flow, providers: providers, scheduler: scheduler, clock: clock)
+        AppServices(config: config, store: store, flow: flow, providers: providers, scheduler: scheduler, clock: clock,
+                    metrics: metrics)
     }
 
     /// Runs every task due now, across queues, until none is left (tasks may enqueue more).

@@ -12,6 +12,13 @@ struct HealthRoutes {
         router.get("/health") { request, _ in
             try await health(request)
         }
+        router.get("/metrics") { _, context in
+            let text = try await datastore(context.logger) {
+                try await services.metrics.render(store: services.store, queues: services.queues, now: services.clock.now())
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
         router.get("/__selftest") { _, _ in
             let report = await SelfTest.run(
                 config: services.config, store: services.store, providers: services.providers,

@@ -25,11 +25,13 @@ struct WebhookRoutes {
 
     func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
         let body = try await authenticatedBody(
-            request, context: context, secrets: services.config.lightspeedWebhookSecrets, headers: Self.lightspeedHeaders)
+            request, context: context, provider: "lightspeed", secrets: services.config.lightspeedWebhookSecrets,
+            headers: Self.lightspeedHeaders)
         let order: OrderEvent
         do {
             order = try WebhookParser.order(from: body)
         } catch {
+            services.metrics.webhook(provider: "lightspeed", outcome: "invalid")
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -37,12 +39,15 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .created(let session):
+            services.metrics.webhook(provider: "lightspeed", outcome: "accepted")
             logger.info("order received; verification session opened")
             return json(.accepted, SessionJSON.summary(session))
         case .duplicate:
+            services.metrics.webhook(provider: "lightspeed", outcome: "duplicate")
             logger.info("duplicate order webhook ignored")
             return json(.ok, ["idempotent": true, "orderId": order.orderId])
         case .ignored(let event):
+            services.metrics.webhook(provider: "lightspeed", outcome: "ignored")
             logger.info("order event recorded without action", metadata: ["event": .string(event)])
             return json(.ok, ["ignored": true, "event": event, "orderId": order.orderId])
         }
@@ -50,11 +55,13 @@ struct WebhookRoutes {
 
     func decisionWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
         let body = try await authenticatedBody(
-            request, context: context, secrets: services.config.veriffSharedSecrets, headers: Self.veriffHeaders)
+            request, context: context, provider: "veriff", secrets: services.config.veriffSharedSecrets,
+            headers: Self.veriffHeaders)
         let decision: DecisionEvent
         do {
             decision = try WebhookParser.decision(from: body)
         } catch {
+            services.metrics.webhook(provider: "veriff", outcome: "invalid")
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -62,18 +69,21 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .applied(let state, let event):
+            services.metrics.webhook(provider: "veriff", outcome: "accepted")
             logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
             return json(.accepted, ["accepted": true, "orderId": decision.orderId as Any, "status": state.rawValue, "event": event])
         case .duplicate:
+            services.metrics.webhook(provider: "veriff", outcome: "duplicate")
             return json(.ok, ["idempotent": true])
         case .unknownOrder:
+            services.metrics.webhook(provider: "veriff", outcome: "review")
             logger.warning("decision for an unknown order recorded for review")
             return json(.accepted, ["accepted": true, "review": true, "detail": "no session for this order; recorded for review"])
         }
     }
 
     /// Checks media type, reads the body within the limit, and verifies its signature.
-    func authenticatedBody(_ request: Request, context: VigilRequestContext, secrets: [Secret],
+    func authenticatedBody(_ request: Request, context: VigilRequestContext, provider: String, secrets: [Secret],
                            headers: [HTTPField.Name]) async throws -> Data {
         guard Self.isJSON(request.headers[.contentType]) else { throw Problem.unsupportedMediaType() }
         var request = request
@@ -85,6 +95,7 @@ struct WebhookRoutes {
         }
         let presented = headers.lazy.compactMap { request.headers[$0] }.first
         guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) else {
+            services.metrics.webhook(provider: provider, outcome: "rejected")
             await Auditor(store: services.store, clock: services.clock).record(
                 "webhook.authenticate", actor: "webhook", target: request.uri.path,
                 outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature", request: request, context: context)
