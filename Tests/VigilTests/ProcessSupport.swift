@@ -115,3 +115,14 @@ func httpJSON(_ method: HTTPMethod, _ url: String, body: String? = nil, headers:
     let json = (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any] ?? [:]
     return (response.status.code, json)
 }
+
+/// A request's status and raw body text.
+func httpText(_ method: HTTPMethod, _ url: String, body: String? = nil, headers: [(String, String)] = []) async throws -> (status: UInt, text: String) {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let buffer = try await response.body.collect(upTo: 10 << 20)
+    return (response.status.code, String(buffer: buffer))
+}
