@@ -44,6 +44,9 @@ public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> 
     let router = Router(context: VigilRequestContext.self)
     router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
+    if !services.config.corsOrigins.isEmpty {
+        router.middlewares.add(AllowedOriginsMiddleware(origins: Set(services.config.corsOrigins)))
+    }
     WebhookRoutes(services: services).register(on: router)
     HealthRoutes(services: services).register(on: router)
     AdminRoutes(services: services).register(on: router)

@@ -60,6 +60,8 @@ public struct VigilConfig: Sendable {
     public var lightspeedAPIToken: Secret?
     public var lightspeedBaseURL: String?
     public var adminTokens: [Secret] = []
+    /// Browser origins allowed to call the API (CORS); none by default.
+    public var corsOrigins: [String] = []
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
     /// How long a claimed task is leased before another worker may take it over.
@@ -152,6 +154,16 @@ public struct VigilConfig: Sendable {
         config.lightspeedAPIToken = try reader.secret("VIGIL_LIGHTSPEED_API_TOKEN")
         config.lightspeedBaseURL = try reader.url("VIGIL_LIGHTSPEED_BASE_URL")
         config.adminTokens = try reader.secretList("VIGIL_ADMIN_TOKEN")
+        if let origins = reader.string("VIGIL_CORS_ORIGINS") {
+            config.corsOrigins = try origins.split(separator: ",").map { item throws(ConfigError) -> String in
+                let origin = item.trimmingCharacters(in: .whitespaces)
+                guard let url = URLComponents(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                      url.path.isEmpty, url.query == nil else {
+                    throw ConfigError("VIGIL_CORS_ORIGINS", "'\(origin)' is not an origin like https://admin.example.com")
+                }
+                return origin
+            }
+        }
 
         config.logFormat = production ? .json : .text
         if let format = reader.string("VIGIL_LOG_FORMAT") {

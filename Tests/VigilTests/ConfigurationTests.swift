@@ -64,6 +64,8 @@ struct ConfigurationTests {
         (["VIGIL_DB_CONNECT_TIMEOUT": "forever"], "VIGIL_DB_CONNECT_TIMEOUT"),
         (["VIGIL_DB_QUERY_TIMEOUT": "1 fortnight"], "VIGIL_DB_QUERY_TIMEOUT"),
         (["VIGIL_DB_QUERY_TIMEOUT": "0s"], "VIGIL_DB_QUERY_TIMEOUT"),
+        (["VIGIL_CORS_ORIGINS": "https://ok.example,*"], "VIGIL_CORS_ORIGINS"),
+        (["VIGIL_CORS_ORIGINS": "https://x.example/path"], "VIGIL_CORS_ORIGINS"),
         (["SAFE_MODE": "perhaps"], "SAFE_MODE"),
         (["VIGIL_PAYMENTS_GATEWAY": "paypal"], "VIGIL_PAYMENTS_GATEWAY"),
         (["VIGIL_VERIFF_BASE_URL": "ftp://x"], "VIGIL_VERIFF_BASE_URL"),

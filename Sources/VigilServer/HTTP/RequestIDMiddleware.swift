@@ -46,6 +46,10 @@ struct RequestIDMiddleware: RouterMiddleware {
         response.headers[.literal("X-Frame-Options")] = "DENY"
         response.headers[.literal("Referrer-Policy")] = "no-referrer"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        // Behind a TLS-terminating proxy: tell browsers to stay on HTTPS.
+        if request.headers[.literal("X-Forwarded-Proto")]?.lowercased() == "https" {
+            response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains"
+        }
         return response
     }
 

@@ -1,0 +1,49 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import VigilCore
+import VigilServer
+
+/// Security headers and CORS, reusing the HTTP contract suite's helpers.
+extension HTTPContractTests {
+    @Test("security headers on every response; HSTS behind a TLS proxy only")
+    func securityHeaders() async throws {
+        try await withApp { client, _ in
+            let plain = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(plain.headers[.xContentTypeOptions] == "nosniff")
+            #expect(plain.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+            #expect(plain.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+            #expect(plain.headers[.strictTransportSecurity] == nil)
+            let proxied = try await client.executeRequest(
+                uri: "/nowhere", method: .get, headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"], body: nil)
+            #expect(proxied.status == .notFound)
+            #expect(proxied.headers[.strictTransportSecurity]?.hasPrefix("max-age=") == true)
+        }
+    }
+
+    @Test("CORS is off by default and answers only the configured origins")
+    func cors() async throws {
+        try await withApp { client, _ in
+            let r = try await client.executeRequest(uri: "/healthz", method: .get, headers: [.origin: "https://evil.example"], body: nil)
+            #expect(r.headers[.accessControlAllowOrigin] == nil)
+        }
+        var config = VigilConfig()
+        config.corsOrigins = ["https://admin.example.com"]
+        try await withApp(config) { client, _ in
+            let allowed = try await client.executeRequest(
+                uri: "/healthz", method: .get, headers: [.origin: "https://admin.example.com"], body: nil)
+            #expect(allowed.headers[.accessControlAllowOrigin] == "https://admin.example.com")
+            #expect(allowed.headers[.vary] == "Origin")
+            let other = try await client.executeRequest(uri: "/healthz", method: .get, headers: [.origin: "https://evil.example"], body: nil)
+            #expect(other.headers[.accessControlAllowOrigin] == nil)
+            let preflight = try await client.executeRequest(
+                uri: "/api/v1/tasks", method: .options,
+                headers: [.origin: "https://admin.example.com", .accessControlRequestMethod: "GET"], body: nil)
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Authorization") == true)
+        }
+    }
+}
