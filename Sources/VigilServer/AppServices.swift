@@ -41,16 +41,26 @@ public enum VigilVersion {
 
 /// The router with every route and middleware; shared by `vigil serve` and the tests.
 public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> {
+    buildRoutes(services).router
+}
+
+/// The router, and every route it serves as `METHOD /path/{param}`.
+public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequestContext>, served: [String]) {
     let router = Router(context: VigilRequestContext.self)
     router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
     if !services.config.corsOrigins.isEmpty {
         router.middlewares.add(AllowedOriginsMiddleware(origins: Set(services.config.corsOrigins)))
     }
-    WebhookRoutes(services: services).register(on: router)
-    HealthRoutes(services: services).register(on: router)
-    AdminRoutes(services: services).register(on: router)
-    return router
+    let table = RouteTable(router: router)
+    WebhookRoutes(services: services).register(on: table)
+    HealthRoutes(services: services).register(on: table)
+    AdminRoutes(services: services).register(on: table)
+    table.get("/openapi.yaml") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/yaml"],
+                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+    return (router, table.served)
 }
 
 public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {

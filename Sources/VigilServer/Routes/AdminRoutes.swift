@@ -9,7 +9,7 @@ struct AdminRoutes {
     let services: AppServices
     var auditor: Auditor { Auditor(store: services.store, clock: services.clock) }
 
-    func register(on router: Router<VigilRequestContext>) {
+    func register(on router: RouteTable) {
         router.get("/api/v1/orders/:orderId") { request, context in
             let orderId = try context.parameters.require("orderId")
             let actor = try await authorize(request, context: context, action: "order.read", target: orderId)
@@ -75,7 +75,7 @@ struct AdminRoutes {
     }
 
     /// A read-only, audited listing with `?limit=`.
-    func list<Row: Sendable>(on router: Router<VigilRequestContext>, _ path: RouterPath, action: String, key: String,
+    func list<Row: Sendable>(on router: RouteTable, _ path: String, action: String, key: String,
                              render: @escaping @Sendable (Row) -> [String: Any],
                              fetch: @escaping @Sendable (Int) async throws -> [Row]) {
         router.get(path) { request, context in

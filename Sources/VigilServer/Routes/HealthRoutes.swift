@@ -5,7 +5,7 @@ import Hummingbird
 struct HealthRoutes {
     let services: AppServices
 
-    func register(on router: Router<VigilRequestContext>) {
+    func register(on router: RouteTable) {
         router.get("/healthz") { _, _ in
             json(.ok, ["status": "ok", "version": services.version, "safeMode": services.config.providers == .sandbox])
         }

@@ -14,7 +14,7 @@ struct WebhookRoutes {
     static let lightspeedHeaders = [HTTPField.Name.literal("X-Signature")]
     static let veriffHeaders = ["X-HMAC-SIGNATURE", "VRF-HMAC-SIGNATURE", "X-Signature"].map(HTTPField.Name.literal)
 
-    func register(on router: Router<VigilRequestContext>) {
+    func register(on router: RouteTable) {
         router.post("/api/v1/post-purchase/webhook") { request, context in
             try await orderWebhook(request, context: context)
         }

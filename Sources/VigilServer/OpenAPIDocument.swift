@@ -1,0 +1,518 @@
+/// The OpenAPI 3.1 description of every endpoint, served at `GET /openapi.yaml`. Kept in the
+/// binary (no resource lookup at run time); `OpenAPITests` holds it to the served routes and the
+/// test script fuzzes a running server against it.
+enum OpenAPIDocument {
+    static let yaml = #"""
+openapi: 3.1.0
+info:
+  title: Vigil
+  version: 0.1.0
+  description: >-
+    Post-purchase ID and age verification. Order webhooks open a verification session; decision
+    webhooks approve or decline it; timers remind and expire it; declines and expiries refund.
+    Errors are RFC 9457 problem bodies. Every response carries X-Request-ID.
+servers:
+  - url: http://127.0.0.1:8080
+tags:
+  - name: webhooks
+  - name: operations
+  - name: admin
+paths:
+  /api/v1/post-purchase/webhook:
+    post:
+      tags: [webhooks]
+      operationId: orderWebhook
+      summary: Order events from the shop platform
+      description: >-
+        Signed with X-Signature, the hex HMAC-SHA256 of the raw body under the Lightspeed secret.
+        The first delivery of an order.created opens a session (202); a repeat is 200 idempotent;
+        other event types are recorded and answered 200 ignored.
+      parameters:
+        - $ref: '#/components/parameters/RequestID'
+        - name: X-Signature
+          in: header
+          required: false
+          schema: {type: string}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/OrderEvent'}
+      responses:
+        '200':
+          description: A repeat delivery, or an event type that needs no action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [orderId]
+                properties:
+                  idempotent: {type: boolean}
+                  ignored: {type: boolean}
+                  event: {type: string}
+                  orderId: {type: string}
+        '202':
+          description: The session was opened
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Session'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '415': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/veriff/webhook:
+    post:
+      tags: [webhooks]
+      operationId: decisionWebhook
+      summary: Decisions from the ID provider
+      description: >-
+        Signed with X-HMAC-SIGNATURE, VRF-HMAC-SIGNATURE or X-Signature: the hex HMAC-SHA256 of the
+        raw body under the Veriff shared secret. Accepts Veriff's decision payload and the short form.
+      parameters:
+        - $ref: '#/components/parameters/RequestID'
+        - {name: X-HMAC-SIGNATURE, in: header, required: false, schema: {type: string}}
+        - {name: VRF-HMAC-SIGNATURE, in: header, required: false, schema: {type: string}}
+        - {name: X-Signature, in: header, required: false, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              oneOf:
+                - {$ref: '#/components/schemas/VeriffDecision'}
+                - {$ref: '#/components/schemas/ShortDecision'}
+      responses:
+        '200':
+          description: A repeat of an event already applied
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [idempotent]
+                properties:
+                  idempotent: {type: boolean}
+        '202':
+          description: Applied, or recorded for review when the order is unknown
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [accepted]
+                properties:
+                  accepted: {type: boolean}
+                  orderId: {type: [string, 'null']}
+                  status: {$ref: '#/components/schemas/SessionState'}
+                  event: {type: string}
+                  review: {type: boolean}
+                  detail: {type: string}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '415': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /healthz:
+    get:
+      tags: [operations]
+      operationId: liveness
+      summary: Cheap liveness for load balancers
+      responses:
+        '200':
+          description: The process is up
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [status, version, safeMode]
+                properties:
+                  status: {const: ok}
+                  version: {type: string}
+                  safeMode: {type: boolean}
+  /health:
+    get:
+      tags: [operations]
+      operationId: readiness
+      summary: Readiness of the datastore and the task workers
+      parameters:
+        - name: check
+          in: query
+          required: false
+          description: '`db` adds the datastore round-trip time'
+          schema: {type: string}
+      responses:
+        '200': {$ref: '#/components/responses/Health'}
+        '503': {$ref: '#/components/responses/Health'}
+  /__selftest:
+    get:
+      tags: [operations]
+      operationId: selftest
+      summary: Subsystem matrix, dry-run checks only
+      responses:
+        '200': {$ref: '#/components/responses/SelfTest'}
+        '503': {$ref: '#/components/responses/SelfTest'}
+  /metrics:
+    get:
+      tags: [operations]
+      operationId: metrics
+      summary: Prometheus text format
+      responses:
+        '200':
+          description: Metrics
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            text/plain:
+              schema: {type: string}
+        '503': {$ref: '#/components/responses/Problem'}
+  /openapi.yaml:
+    get:
+      tags: [operations]
+      operationId: openapi
+      summary: This document
+      responses:
+        '200':
+          description: OpenAPI 3.1
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/yaml:
+              schema: {type: string}
+  /api/v1/orders/{orderId}:
+    get:
+      tags: [admin]
+      operationId: getOrder
+      summary: An order's session, tasks, timeline and provider calls
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+      responses:
+        '200':
+          description: The order
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/tasks:
+    get:
+      tags: [admin]
+      operationId: listTasks
+      summary: Tasks, filtered by queue and state
+      security: [{adminToken: []}]
+      parameters:
+        - {name: queue, in: query, required: false, schema: {type: string}}
+        - {name: state, in: query, required: false, schema: {$ref: '#/components/schemas/TaskState'}}
+        - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: Tasks
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [tasks]
+                properties:
+                  tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/tasks/{id}/retry:
+    post:
+      tags: [admin]
+      operationId: retryTask
+      summary: Re-drive a dead task
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/TaskID'
+      responses:
+        '200':
+          description: Re-driven
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [retried, task]
+                properties:
+                  retried: {type: boolean}
+                  task: {$ref: '#/components/schemas/Task'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/tasks/{id}:
+    delete:
+      tags: [admin]
+      operationId: cancelTask
+      summary: Cancel a task (idempotent)
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/TaskID'
+      responses:
+        '200':
+          description: Cancelled now, or had already finished
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [cancelled, task]
+                properties:
+                  cancelled: {type: boolean}
+                  task: {$ref: '#/components/schemas/Task'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/reviews:
+    get:
+      tags: [admin]
+      operationId: listReviews
+      summary: Decisions waiting for manual review
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: Open review items
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [reviews]
+                properties:
+                  reviews:
+                    type: array
+                    items:
+                      type: object
+                      required: [id, reason, createdAt]
+                      properties:
+                        id: {type: integer}
+                        orderId: {type: string}
+                        eventId: {type: string}
+                        reason: {type: string}
+                        createdAt: {type: string, format: date-time}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/audit:
+    get:
+      tags: [admin]
+      operationId: listAudit
+      summary: The audit log, newest first
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: Audit rows
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [audit]
+                properties:
+                  audit:
+                    type: array
+                    items:
+                      type: object
+                      required: [id, at, actor, action, outcome]
+                      properties:
+                        id: {type: integer}
+                        at: {type: string, format: date-time}
+                        actor: {type: string, description: 'token:<12 hex digits>, anonymous or unknown-token'}
+                        action: {type: string}
+                        target: {type: string}
+                        outcome: {type: string}
+                        ip: {type: string}
+                        userAgent: {type: string}
+                        requestId: {type: string}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+components:
+  securitySchemes:
+    adminToken:
+      type: http
+      scheme: bearer
+      description: One of the tokens in VIGIL_ADMIN_TOKEN
+  headers:
+    RequestID:
+      description: The caller's X-Request-ID when it is at most 128 plain characters, otherwise a new one
+      schema: {type: string}
+  parameters:
+    RequestID:
+      name: X-Request-ID
+      in: header
+      required: false
+      schema: {type: string}
+    Limit:
+      name: limit
+      in: query
+      required: false
+      schema: {type: integer, minimum: 1, maximum: 1000, default: 100}
+    TaskID:
+      name: id
+      in: path
+      required: true
+      schema: {type: integer, minimum: 1, maximum: 9223372036854775807}
+  responses:
+    Problem:
+      description: An RFC 9457 problem
+      headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    Health:
+      description: Readiness
+      headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [status, datastore, scheduler, version]
+            properties:
+              status: {enum: [ok, fail]}
+              datastore: {enum: [ok, fail]}
+              scheduler: {enum: [ok, fail]}
+              version: {type: string}
+              datastoreLatencyMs: {type: number}
+    SelfTest:
+      description: Subsystem matrix
+      headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [veriff, sendgrid, payments, lightspeed, datastore, scheduler]
+            properties:
+              veriff: {enum: [ok, safe_mode, fail]}
+              sendgrid: {enum: [ok, safe_mode, fail]}
+              payments: {enum: [ok, safe_mode, fail]}
+              lightspeed: {enum: [ok, safe_mode, fail]}
+              datastore: {enum: [ok, fail]}
+              scheduler: {enum: [ok, fail]}
+              details: {type: object}
+              warnings: {type: array, items: {type: string}}
+  schemas:
+    Problem:
+      type: object
+      required: [type, title, status, detail, requestId]
+      properties:
+        type: {type: string, description: 'urn:vigil:problem:<slug>'}
+        title: {type: string}
+        status: {type: integer}
+        detail: {type: string}
+        requestId: {type: string}
+    SessionState:
+      enum: [pending, approved, declined, expired]
+    RefundStatus:
+      enum: [none, refund_pending, refunded, refund_failed]
+    TaskState:
+      enum: [scheduled, running, succeeded, retrying, dead, cancelled]
+    OrderEvent:
+      type: object
+      required: [event, orderId]
+      properties:
+        event: {type: string, examples: [order.created]}
+        orderId: {type: string}
+        customerEmail: {type: string, format: email}
+        orderTotal: {type: number}
+        currency: {type: string}
+        customerId: {type: string}
+        customerName: {type: string}
+        paymentId: {type: string, description: "The gateway's charge or transaction to refund"}
+    VeriffDecision:
+      type: object
+      required: [verification]
+      properties:
+        status: {type: string}
+        verification:
+          type: object
+          required: [id, status]
+          properties:
+            id: {type: string}
+            status: {enum: [approved, declined, resubmission_requested, expired, abandoned]}
+            code: {type: integer}
+            vendorData: {type: string}
+            reason: {type: [string, 'null']}
+    ShortDecision:
+      type: object
+      required: [event, id, status]
+      properties:
+        event: {type: string, examples: [verification.updated]}
+        id: {type: string}
+        status: {enum: [approved, declined, resubmission_requested, expired, abandoned]}
+        orderId: {type: string}
+    Session:
+      type: object
+      required: [orderId, status, refundStatus, deadline, createdAt]
+      properties:
+        orderId: {type: string}
+        status: {$ref: '#/components/schemas/SessionState'}
+        refundStatus: {$ref: '#/components/schemas/RefundStatus'}
+        deadline: {type: string, format: date-time}
+        reminderAt: {type: string, format: date-time}
+        createdAt: {type: string, format: date-time}
+        decidedAt: {type: string, format: date-time}
+        verificationUrl: {type: string}
+    Task:
+      type: object
+      required: [id, name, queue, kind, state, attempts, scheduledAt, createdAt, updatedAt]
+      properties:
+        id: {type: integer}
+        name: {type: string}
+        queue: {type: string}
+        kind: {type: string}
+        state: {$ref: '#/components/schemas/TaskState'}
+        attempts: {type: integer}
+        scheduledAt: {type: string, format: date-time}
+        createdAt: {type: string, format: date-time}
+        updatedAt: {type: string, format: date-time}
+        firstAttemptAt: {type: string, format: date-time}
+        orderId: {type: string}
+        lastError: {type: string}
+    OrderView:
+      allOf:
+        - {$ref: '#/components/schemas/Session'}
+        - type: object
+          required: [tasks, timeline, outbox]
+          properties:
+            customerEmail: {type: string}
+            verificationId: {type: string}
+            tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
+            timeline:
+              type: array
+              items:
+                type: object
+                required: [id, type, at]
+                properties:
+                  id: {type: integer}
+                  type: {type: string}
+                  at: {type: string, format: date-time}
+                  data: {}
+            outbox:
+              type: array
+              items:
+                type: object
+                required: [provider, operation, idempotencyKey, at]
+                properties:
+                  provider: {enum: [veriff, sendgrid, payments, lightspeed]}
+                  operation: {type: string}
+                  idempotencyKey: {type: string}
+                  mode: {type: string}
+                  at: {type: string, format: date-time}
+                  taskId: {type: integer}
+                  request: {}
+                  response: {}
+"""#
+}
