@@ -421,7 +421,7 @@ components:
       enum: [scheduled, running, succeeded, retrying, dead, cancelled]
     OrderEvent:
       type: object
-      required: [event, orderId]
+      required: [event, orderId, customerEmail, orderTotal]
       properties:
         event: {type: string, examples: [order.created]}
         orderId: {type: string}
