@@ -12,4 +12,26 @@ public enum EventExport {
         row["orderId"] = event.orderId ?? NSNull()
         return JSONCoding.objectAny(row)
     }
+
+    /// A point in time as users write it: RFC 3339, a date, or a duration meaning that long ago.
+    public static func time(_ text: String, now: Date) -> Date? {
+        if let date = Timestamp.parse(text) { return date }
+        if let ago = try? DurationText.parse(text) { return now.addingTimeInterval(-ago) }
+        return nil
+    }
+
+    public static let timeHelp = "use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or a duration ago (24h)"
+
+    /// Every event with `since <= at < until`, in id order, handed to `emit` a page of NDJSON
+    /// lines at a time, so an export of any size runs in constant memory.
+    public static func forEachPage(_ store: any Store, since: Date?, until: Date?, pageSize: Int = 1000,
+                                   _ emit: (String) async throws -> Void) async throws {
+        var afterId: Int64 = 0
+        while true {
+            let page = try await store.events(since: since, until: until, afterId: afterId, limit: pageSize)
+            guard let last = page.last else { return }
+            try await emit(page.map { line($0) + "\n" }.joined())
+            afterId = last.id
+        }
+    }
 }

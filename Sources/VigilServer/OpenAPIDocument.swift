@@ -271,6 +271,36 @@ paths:
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/events:
+    get:
+      tags: [admin]
+      operationId: exportEvents
+      summary: The event log as NDJSON, streamed in id order
+      description: >-
+        One JSON object per line with stable fields, loadable into BigQuery as
+        id INT64, orderId STRING, type STRING, at TIMESTAMP, data JSON.
+      security: [{adminToken: []}]
+      parameters:
+        - name: since
+          in: query
+          required: false
+          description: Events at or after this time (RFC 3339, a date, or a duration ago such as 24h)
+          schema: {type: string}
+        - name: until
+          in: query
+          required: false
+          description: Events before this time
+          schema: {type: string}
+      responses:
+        '200':
+          description: NDJSON lines {"id","orderId","type","at","data"}
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/x-ndjson:
+              schema: {type: string}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
   /api/v1/reviews:
     get:
       tags: [admin]

@@ -161,18 +161,8 @@ struct Events: AsyncParsableCommand {
             let logger = Setup.logger(config)
             let (since, until) = (self.since, self.until)
             try await VigilRuntime.withRunningStore(config, logger: logger) { store in
-                var afterId: Int64 = 0
                 let out = FileHandle.standardOutput
-                while true {
-                    let page = try await store.events(since: since, until: until, afterId: afterId, limit: 1000)
-                    if page.isEmpty { break }
-                    var chunk = ""
-                    for event in page {
-                        chunk += EventExport.line(event) + "\n"
-                        afterId = event.id
-                    }
-                    out.write(Data(chunk.utf8))
-                }
+                try await EventExport.forEachPage(store, since: since, until: until) { out.write(Data($0.utf8)) }
             }
         }
     }
@@ -180,9 +170,10 @@ struct Events: AsyncParsableCommand {
 
 enum EventTime {
     static func parse(_ text: String) throws -> Date {
-        if let date = Timestamp.parse(text) { return date }
-        if let ago = try? DurationText.parse(text) { return Date().addingTimeInterval(-ago) }
-        throw ValidationError("'\(text)' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or a duration ago (24h)")
+        guard let date = EventExport.time(text, now: Date()) else {
+            throw ValidationError("'\(text)' is not a time; \(EventExport.timeHelp)")
+        }
+        return date
     }
 }
 

@@ -120,4 +120,30 @@ extension HTTPContractTests {
             }
         }
     }
+
+    @Test("admin event export streams NDJSON in id order with stable fields, filtered by time")
+    func adminEventExport() async throws {
+        try await withApp(Self.adminConfig) { client, h in
+            _ = try await h.flow.receiveOrder(h.order("E1"), payload: "{}")
+            h.clock.advance(by: 3600)
+            _ = try await h.flow.receiveOrder(h.order("E2"), payload: "{}")
+            let all = try await admin(client, .get, "/api/v1/events")
+            #expect(all.status == .ok)
+            #expect(all.headers[.contentType] == "application/x-ndjson")
+            let rows = try String(buffer: all.body).split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+            #expect(rows.count >= 2)
+            #expect(rows.allSatisfy { $0["id"] is Int && $0["type"] is String && $0["at"] is String && $0.keys.contains("orderId") })
+            let ids = rows.compactMap { $0["id"] as? Int }
+            #expect(ids == ids.sorted())
+            let recent = try await admin(client, .get, "/api/v1/events?since=30m")
+            let recentOrders = Set(String(buffer: recent.body).split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["orderId"] as? String
+            })
+            #expect(recentOrders == ["E2"])
+            try expectProblem(try await admin(client, .get, "/api/v1/events?since=yesterday-ish"), .badRequest)
+            try expectProblem(try await admin(client, .get, "/api/v1/events", token: nil), .unauthorized)
+        }
+    }
 }

@@ -66,6 +66,27 @@ struct AdminRoutes {
                 return json(.ok, ["cancelled": cancelled, "task": after.map(TaskJSON.object) as Any])
             }
         }
+        router.get("/api/v1/events") { request, context in
+            let actor = try await authorize(request, context: context, action: "events.export", target: nil)
+            let query = request.uri.queryParameters
+            let now = services.clock.now()
+            func time(_ name: String) throws -> Date? {
+                guard let text = query.get(name), !text.isEmpty else { return nil }
+                guard let date = EventExport.time(text, now: now) else {
+                    throw Problem.badRequest("\(name) '\(text)' is not a time; \(EventExport.timeHelp)")
+                }
+                return date
+            }
+            let (since, until) = (try time("since"), try time("until"))
+            await auditor.record("events.export", actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            // Reach the store once before the 200 goes out, so an outage is still a 503 problem.
+            try await datastore(context.logger) { try await services.store.ping() }
+            let store = services.store
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody { writer in
+                try await EventExport.forEachPage(store, since: since, until: until) { try await writer.write(ByteBuffer(string: $0)) }
+                try await writer.finish(nil)
+            })
+        }
         list(on: router, "/api/v1/reviews", action: "reviews.list", key: "reviews", render: ReviewJSON.object) {
             try await services.store.reviews(limit: $0)
         }
