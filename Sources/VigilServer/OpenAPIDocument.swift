@@ -230,6 +230,7 @@ paths:
       security: [{adminToken: []}]
       parameters:
         - $ref: '#/components/parameters/TaskID'
+        - $ref: '#/components/parameters/IdempotencyKey'
       responses:
         '200':
           description: Re-driven
@@ -246,6 +247,7 @@ paths:
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
         '409': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
   /api/v1/tasks/{id}:
     delete:
@@ -255,6 +257,7 @@ paths:
       security: [{adminToken: []}]
       parameters:
         - $ref: '#/components/parameters/TaskID'
+        - $ref: '#/components/parameters/IdempotencyKey'
       responses:
         '200':
           description: Cancelled now, or had already finished
@@ -270,6 +273,8 @@ paths:
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
   /api/v1/events:
     get:
@@ -385,6 +390,14 @@ components:
       in: header
       required: false
       schema: {type: string}
+    IdempotencyKey:
+      name: Idempotency-Key
+      in: header
+      required: false
+      description: >-
+        Runs the request at most once: a repeat gets the first answer replayed (with
+        Idempotent-Replayed: true); a concurrent one 409; the key on a different request 422.
+      schema: {type: string, minLength: 1, maxLength: 255}
     Limit:
       name: limit
       in: query

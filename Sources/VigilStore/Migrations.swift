@@ -113,7 +113,7 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX reviews_open ON reviews(created_at) WHERE resolved_at IS NULL",
         ]),
-        Migration(version: 2, name: "audit log", statements: [
+        Migration(version: 2, name: "audit log and idempotent admin requests", statements: [
             """
             CREATE TABLE audit_log (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -125,6 +125,16 @@ enum SQLiteMigrations {
                 ip TEXT,
                 user_agent TEXT,
                 request_id TEXT
+            )
+            """,
+            """
+            CREATE TABLE admin_requests (
+                idempotency_key TEXT PRIMARY KEY,
+                scope TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                status INTEGER,
+                body TEXT,
+                created_at INTEGER NOT NULL
             )
             """,
             "CREATE INDEX audit_log_at ON audit_log(at, id)",

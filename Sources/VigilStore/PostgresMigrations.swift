@@ -100,7 +100,7 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX reviews_open ON reviews (created_at) WHERE resolved_at IS NULL",
         ]),
-        Migration(version: 2, name: "audit log", statements: [
+        Migration(version: 2, name: "audit log and idempotent admin requests", statements: [
             """
             CREATE TABLE audit_log (
                 id bigserial PRIMARY KEY,
@@ -112,6 +112,16 @@ enum PostgresMigrations {
                 ip text,
                 user_agent text,
                 request_id text
+            )
+            """,
+            """
+            CREATE TABLE admin_requests (
+                idempotency_key text PRIMARY KEY,
+                scope text NOT NULL,
+                actor text NOT NULL,
+                status integer,
+                body text,
+                created_at timestamptz NOT NULL
             )
             """,
             "CREATE INDEX audit_log_at ON audit_log (at, id)",

@@ -435,6 +435,29 @@ public final class PostgresStore: Store {
         return stats
     }
 
+    public func claimIdempotencyKey(_ key: String, scope: String, actor: String, now: Date) async throws -> IdempotentRequest {
+        let inserted = try await rows("""
+            INSERT INTO admin_requests (idempotency_key, scope, actor, created_at) VALUES (\(key), \(scope), \(actor), \(now))
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key
+            """)
+        if !inserted.isEmpty { return .claimed }
+        guard let row = try await rows("SELECT scope, status, body FROM admin_requests WHERE idempotency_key = \(key)").first else {
+            return .inProgress
+        }
+        let stored = try row["scope"].decode(String.self)
+        if stored != scope { return .mismatch(scope: stored) }
+        guard let status = try row["status"].decode(Int?.self) else { return .inProgress }
+        return .answered(status: status, body: try row["body"].decode(String?.self) ?? "")
+    }
+
+    public func answerIdempotencyKey(_ key: String, status: Int, body: String) async throws {
+        _ = try await rows("UPDATE admin_requests SET status = \(status), body = \(body) WHERE idempotency_key = \(key)")
+    }
+
+    public func releaseIdempotencyKey(_ key: String) async throws {
+        _ = try await rows("DELETE FROM admin_requests WHERE idempotency_key = \(key) AND status IS NULL")
+    }
+
     public func audit(limit: Int) async throws -> [AuditRecord] {
         try await rows("""
             SELECT id, at, actor, action, target, outcome, ip, user_agent, request_id FROM audit_log ORDER BY id DESC LIMIT \(limit)

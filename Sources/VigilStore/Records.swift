@@ -154,6 +154,18 @@ public struct QueueStat: Sendable, Equatable {
     }
 }
 
+/// What an `Idempotency-Key` on an admin request finds.
+public enum IdempotentRequest: Sendable, Equatable {
+    /// The key is new and now held by this request: run it, then record its answer.
+    case claimed
+    /// The request ran before: replay its answer.
+    case answered(status: Int, body: String)
+    /// A request with this key is running now.
+    case inProgress
+    /// The key was used for a different request.
+    case mismatch(scope: String)
+}
+
 public struct StoredWebhook: Sendable, Equatable {
     public var provider: String
     public var eventId: String

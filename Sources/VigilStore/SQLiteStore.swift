@@ -326,6 +326,39 @@ public final class SQLiteStore: Store {
         return stats
     }
 
+    public func claimIdempotencyKey(_ key: String, scope: String, actor: String, now: Date) async throws -> IdempotentRequest {
+        try await transaction { tx in
+            let sql = tx.connection
+            let inserted = try await sql.query("""
+                INSERT INTO admin_requests (idempotency_key, scope, actor, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key
+                """, [.text(key), .text(scope), .text(actor), .ms(now)])
+            if !inserted.isEmpty { return .claimed }
+            guard let row = try await sql.query(
+                "SELECT scope, status, body FROM admin_requests WHERE idempotency_key = ?", [.text(key)]).first else {
+                return .inProgress
+            }
+            let stored = row.string("scope") ?? ""
+            if stored != scope { return .mismatch(scope: stored) }
+            guard let status = row.int("status") else { return .inProgress }
+            return .answered(status: status, body: row.string("body") ?? "")
+        }
+    }
+
+    public func answerIdempotencyKey(_ key: String, status: Int, body: String) async throws {
+        try await transaction { tx in
+            _ = try await tx.connection.query(
+                "UPDATE admin_requests SET status = ?, body = ? WHERE idempotency_key = ?", [.int(status), .text(body), .text(key)])
+        }
+    }
+
+    public func releaseIdempotencyKey(_ key: String) async throws {
+        try await transaction { tx in
+            _ = try await tx.connection.query(
+                "DELETE FROM admin_requests WHERE idempotency_key = ? AND status IS NULL", [.text(key)])
+        }
+    }
+
     public func audit(limit: Int) async throws -> [AuditRecord] {
         try await reader.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [.int(limit)]).map { row in
             AuditRecord(id: Int64(row.int("id") ?? 0), at: row.date("at") ?? .distantPast, actor: row.string("actor") ?? "",

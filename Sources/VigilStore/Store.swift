@@ -52,6 +52,13 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     /// Per-queue figures for metrics. Each figure is an index range scan, so a scrape stays cheap
     /// however many future timers are pending.
     func queueStats(queues: [String], now: Date) async throws -> [QueueStat]
+    /// Claims `key` for one admin request (`scope` is its method and path), or reports what
+    /// the key already holds. The first claim wins even under concurrency (a unique key).
+    func claimIdempotencyKey(_ key: String, scope: String, actor: String, now: Date) async throws -> IdempotentRequest
+    /// Records the answer of a claimed request, for replay.
+    func answerIdempotencyKey(_ key: String, status: Int, body: String) async throws
+    /// Frees a claimed key whose request failed for a passing reason, so a retry can run.
+    func releaseIdempotencyKey(_ key: String) async throws
     /// Audit rows, newest first.
     func audit(limit: Int) async throws -> [AuditRecord]
 

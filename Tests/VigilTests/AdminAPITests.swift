@@ -146,4 +146,43 @@ extension HTTPContractTests {
             try expectProblem(try await admin(client, .get, "/api/v1/events", token: nil), .unauthorized)
         }
     }
+
+    @Test("Idempotency-Key: concurrent admin requests with one key run once; later ones get the same answer; reuse elsewhere is 422")
+    func adminIdempotency() async throws {
+        try await withApp(Self.adminConfig) { client, h in
+            let dead = try await deadTask(h, name: "doomed")
+            func retry(_ key: String, _ id: Int64) async throws -> TestResponse {
+                try await client.executeRequest(uri: "/api/v1/tasks/\(id)/retry", method: .post, headers: [
+                    .authorization: "Bearer t-new", HTTPField.Name("Idempotency-Key")!: key,
+                ], body: nil)
+            }
+            let responses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String, Bool).self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        let r = try await retry("key-1", dead)
+                        return (r.status, String(buffer: r.body), r.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let fresh = responses.filter { $0.0 == .ok && !$0.2 }
+            #expect(fresh.count == 1, "the request ran once")
+            #expect(responses.allSatisfy { $0.0 == .ok || $0.0 == .conflict }, "the others were replayed or told to wait")
+            let retried = try await h.store.audit(limit: 50).filter { $0.action == "task.retry" && $0.outcome == "retried" }
+            #expect(retried.count == 1)
+
+            let later = try await retry("key-1", dead)
+            #expect(later.status == .ok)
+            #expect(later.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            #expect(String(buffer: later.body) == fresh.first?.1)
+
+            // Without the key the same retry is a plain request: the task is no longer dead.
+            try expectProblem(try await admin(client, .post, "/api/v1/tasks/\(dead)/retry"), .conflict)
+            // A client error is stored and replayed too.
+            let missing = try await retry("key-2", 999_999)
+            try expectProblem(missing, .notFound)
+            #expect(try await retry("key-2", 999_999).headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            try expectProblem(try await retry("key-1", 999_999), .unprocessableContent)
+        }
+    }
 }

@@ -44,14 +44,18 @@ public struct Problem: Error, Sendable {
     func response(requestId: String) -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        let body = JSONCoding.objectAny([
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: json(requestId: requestId))))
+    }
+
+    /// The problem body as JSON text.
+    func json(requestId: String) -> String {
+        JSONCoding.objectAny([
             "type": "urn:vigil:problem:\(slug)",
             "title": title,
             "status": Int(status.code),
             "detail": detail,
             "requestId": requestId,
         ])
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import VigilCore
 import VigilQueue
@@ -34,7 +35,7 @@ struct AdminRoutes {
         router.post("/api/v1/tasks/:id/retry") { request, context in
             let id = try Self.taskId(context)
             let actor = try await authorize(request, context: context, action: "task.retry", target: "\(id)")
-            return try await datastore(context.logger) {
+            return try await idempotent(request, context: context, actor: actor) {
                 guard let task = try await services.store.task(id: id) else {
                     await auditor.record("task.retry", actor: actor, target: "\(id)", outcome: "not_found", request: request, context: context)
                     throw Problem.notFound("no task \(id)")
@@ -47,13 +48,13 @@ struct AdminRoutes {
                 }
                 await auditor.record("task.retry", actor: actor, target: "\(id)", outcome: "retried", request: request, context: context)
                 let after = try await services.store.task(id: id)
-                return json(.ok, ["retried": true, "task": after.map(TaskJSON.object) as Any])
+                return (.ok, JSONCoding.objectAny(["retried": true, "task": after.map(TaskJSON.object) as Any]))
             }
         }
         router.delete("/api/v1/tasks/:id") { request, context in
             let id = try Self.taskId(context)
             let actor = try await authorize(request, context: context, action: "task.cancel", target: "\(id)")
-            return try await datastore(context.logger) {
+            return try await idempotent(request, context: context, actor: actor) {
                 guard try await services.store.task(id: id) != nil else {
                     await auditor.record("task.cancel", actor: actor, target: "\(id)", outcome: "not_found", request: request, context: context)
                     throw Problem.notFound("no task \(id)")
@@ -63,7 +64,7 @@ struct AdminRoutes {
                 await auditor.record("task.cancel", actor: actor, target: "\(id)", outcome: cancelled ? "cancelled" : "already_finished",
                                      request: request, context: context)
                 let after = try await services.store.task(id: id)
-                return json(.ok, ["cancelled": cancelled, "task": after.map(TaskJSON.object) as Any])
+                return (.ok, JSONCoding.objectAny(["cancelled": cancelled, "task": after.map(TaskJSON.object) as Any]))
             }
         }
         router.get("/api/v1/events") { request, context in
@@ -106,6 +107,56 @@ struct AdminRoutes {
             let rows = try await datastore(context.logger) { try await fetch(limit) }
             return json(.ok, [key: rows.map(render)])
         }
+    }
+
+    static let idempotencyKey = HTTPField.Name.literal("Idempotency-Key")
+
+    /// Runs a mutating admin request at most once per `Idempotency-Key`: the first request with
+    /// a key runs and its answer (success or client error) is stored; later ones get that answer
+    /// replayed, concurrent ones a 409 while it runs. Without the header the request just runs.
+    /// A datastore failure frees the key so the caller's retry can run.
+    func idempotent(_ request: Request, context: VigilRequestContext, actor: String,
+                    _ body: () async throws -> (HTTPResponse.Status, String)) async throws -> Response {
+        guard let key = request.headers[Self.idempotencyKey] else {
+            let (status, text) = try await datastore(context.logger, body)
+            return Self.response(status, text, replayed: false)
+        }
+        guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline }) else {
+            throw Problem.badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
+        }
+        let scope = "\(request.method) \(request.uri.path)"
+        let store = services.store
+        let claim = try await datastore(context.logger) {
+            try await store.claimIdempotencyKey(key, scope: scope, actor: actor, now: services.clock.now())
+        }
+        switch claim {
+        case .answered(let status, let text):
+            return Self.response(HTTPResponse.Status(code: status), text, replayed: true)
+        case .inProgress:
+            throw Problem(.conflict, "idempotency-key-in-use", "Request in progress",
+                          detail: "a request with this Idempotency-Key is still running; retry shortly for its answer")
+        case .mismatch(let other):
+            throw Problem(.unprocessableContent, "idempotency-key-reused", "Idempotency-Key reused",
+                          detail: "this Idempotency-Key was used for \(other); use a new key for a different request")
+        case .claimed:
+            let status: HTTPResponse.Status, text: String
+            do {
+                (status, text) = try await datastore(context.logger, body)
+            } catch let problem as Problem where problem.status.code < 500 {
+                (status, text) = (problem.status, problem.json(requestId: context.requestId))
+            } catch {
+                try? await store.releaseIdempotencyKey(key)
+                throw error
+            }
+            try await datastore(context.logger) { try await store.answerIdempotencyKey(key, status: Int(status.code), body: text) }
+            return Self.response(status, text, replayed: false)
+        }
+    }
+
+    static func response(_ status: HTTPResponse.Status, _ text: String, replayed: Bool) -> Response {
+        var headers: HTTPFields = [.contentType: status.code >= 400 ? "application/problem+json" : "application/json"]
+        if replayed { headers[.literal("Idempotent-Replayed")] = "true" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func taskId(_ context: VigilRequestContext) throws -> Int64 {
