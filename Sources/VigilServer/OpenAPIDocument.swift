@@ -180,6 +180,33 @@ paths:
           content:
             application/yaml:
               schema: {type: string}
+  /api/v1/orders:
+    get:
+      tags: [admin]
+      operationId: listOrders
+      summary: Orders newest first, by status and creation time, in pages
+      security: [{adminToken: []}]
+      parameters:
+        - {name: status, in: query, required: false, schema: {$ref: '#/components/schemas/SessionState'}}
+        - {name: since, in: query, required: false, description: Created at or after (RFC 3339, a date, or a duration ago), schema: {type: string}}
+        - {name: until, in: query, required: false, description: Created before, schema: {type: string}}
+        - {name: cursor, in: query, required: false, description: nextCursor of the previous page, schema: {type: string}}
+        - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: One page; nextCursor is present when there may be more
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [orders]
+                properties:
+                  orders: {type: array, items: {$ref: '#/components/schemas/Session'}}
+                  nextCursor: {type: string}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
   /api/v1/orders/{orderId}:
     get:
       tags: [admin]

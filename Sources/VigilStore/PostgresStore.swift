@@ -363,6 +363,20 @@ public final class PostgresStore: Store {
             .first.map(PostgresRows.session)
     }
 
+    public func sessions(state: SessionState?, since: Date?, until: Date?, after cursor: SessionCursor?,
+                         limit: Int) async throws -> [SessionRecord] {
+        let (cursorAt, cursorId) = (cursor?.createdAt, cursor?.orderId)
+        return try await rows("""
+            SELECT \(unescaped: PostgresSessionColumns.list) FROM sessions
+            WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+                AND (\(since)::timestamptz IS NULL OR created_at >= \(since))
+                AND (\(until)::timestamptz IS NULL OR created_at < \(until))
+                AND (\(cursorAt)::timestamptz IS NULL OR created_at < \(cursorAt)
+                     OR (created_at = \(cursorAt) AND order_id < \(cursorId)))
+            ORDER BY created_at DESC, order_id DESC LIMIT \(limit)
+            """).map(PostgresRows.session)
+    }
+
     public func tasks(orderId: String) async throws -> [TaskRecord] {
         try await rows("SELECT \(unescaped: PostgresTaskColumns.list()) FROM tasks WHERE order_id = \(orderId) ORDER BY id")
             .map(PostgresRows.task)

@@ -154,6 +154,17 @@ public struct QueueStat: Sendable, Equatable {
     }
 }
 
+/// Where a page of the newest-first order listing ends: the last row's creation time and id.
+public struct SessionCursor: Sendable, Equatable {
+    public var createdAt: Date
+    public var orderId: String
+
+    public init(createdAt: Date, orderId: String) {
+        self.createdAt = createdAt
+        self.orderId = orderId
+    }
+}
+
 /// What an `Idempotency-Key` on an admin request finds.
 public enum IdempotentRequest: Sendable, Equatable {
     /// The key is new and now held by this request: run it, then record its answer.

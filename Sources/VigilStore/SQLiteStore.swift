@@ -251,6 +251,18 @@ public final class SQLiteStore: Store {
         try await reader.query("SELECT * FROM sessions WHERE order_id = ?", [.text(orderId)]).first?.sessionRecord()
     }
 
+    public func sessions(state: SessionState?, since: Date?, until: Date?, after cursor: SessionCursor?,
+                         limit: Int) async throws -> [SessionRecord] {
+        try await reader.query("""
+            SELECT * FROM sessions
+            WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
+                AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND order_id < ?5))
+            ORDER BY created_at DESC, order_id DESC LIMIT ?6
+            """, [state.map { .text($0.rawValue) } ?? .null, since.map { .ms($0) } ?? .null, until.map { .ms($0) } ?? .null,
+                  cursor.map { .ms($0.createdAt) } ?? .null, cursor.map { .text($0.orderId) } ?? .null, .int(limit)]
+        ).map { try $0.sessionRecord() }
+    }
+
     public func tasks(orderId: String) async throws -> [TaskRecord] {
         try await reader.query(
             "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE order_id = ? ORDER BY id", [.text(orderId)]

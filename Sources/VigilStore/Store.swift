@@ -39,6 +39,10 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func ping() async throws
 
     func session(orderId: String) async throws -> SessionRecord?
+    /// Sessions newest first, optionally in one state and created in `since ..< until`,
+    /// continuing after `cursor`.
+    func sessions(state: SessionState?, since: Date?, until: Date?, after cursor: SessionCursor?,
+                  limit: Int) async throws -> [SessionRecord]
     func tasks(orderId: String) async throws -> [TaskRecord]
     func task(named name: String) async throws -> TaskRecord?
     func task(id: Int64) async throws -> TaskRecord?

@@ -185,4 +185,32 @@ extension HTTPContractTests {
             try expectProblem(try await retry("key-1", 999_999), .unprocessableContent)
         }
     }
+
+    @Test("admin order listing: newest first, filtered by status and time, paged by cursor without gaps or repeats")
+    func adminOrderListing() async throws {
+        try await withApp(Self.adminConfig) { client, h in
+            for i in 1...7 {
+                _ = try await h.flow.receiveOrder(h.order("L\(i)"), payload: "{}")
+                h.clock.advance(by: 60)
+            }
+            _ = try await h.flow.receiveDecision(
+                DecisionEvent(eventId: "e-L3", orderId: "L3", verificationId: nil, decision: .approved), payload: "{}")
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let path = "/api/v1/orders?limit=3" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let body = try json(try await admin(client, .get, path))
+                seen += (body["orders"] as? [[String: Any]] ?? []).compactMap { $0["orderId"] as? String }
+                cursor = body["nextCursor"] as? String
+            } while cursor != nil && seen.count < 20
+            #expect(seen == ["L7", "L6", "L5", "L4", "L3", "L2", "L1"])
+            let approved = try json(try await admin(client, .get, "/api/v1/orders?status=approved"))["orders"] as? [[String: Any]]
+            #expect(approved?.compactMap { $0["orderId"] as? String } == ["L3"])
+            let recent = try json(try await admin(client, .get, "/api/v1/orders?since=150s"))["orders"] as? [[String: Any]]
+            #expect(recent?.compactMap { $0["orderId"] as? String } == ["L7", "L6"])
+            try expectProblem(try await admin(client, .get, "/api/v1/orders?status=lost"), .badRequest)
+            try expectProblem(try await admin(client, .get, "/api/v1/orders?cursor=%%%"), .badRequest)
+            try expectProblem(try await admin(client, .get, "/api/v1/orders?until=someday"), .badRequest)
+        }
+    }
 }

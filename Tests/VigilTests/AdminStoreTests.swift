@@ -52,4 +52,24 @@ struct AdminStoreTests {
             #expect(try await store.task(id: 999_999) == nil)
         }
     }
+
+    @Test("sessions list newest first with state, time and cursor", arguments: Backend.allCases)
+    func sessionListing(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let h = Harness(store: store)
+            for i in 1...5 {
+                _ = try await h.flow.receiveOrder(h.order("S\(i)"), payload: "{}")
+                h.clock.advance(by: 0.0015)
+            }
+            let first = try await store.sessions(state: .pending, since: nil, until: nil, after: nil, limit: 2)
+            #expect(first.map(\.orderId) == ["S5", "S4"])
+            let last = try #require(first.last)
+            let next = try await store.sessions(state: nil, since: nil, until: nil,
+                                                after: SessionCursor(createdAt: last.createdAt, orderId: last.orderId), limit: 10)
+            #expect(next.map(\.orderId) == ["S3", "S2", "S1"])
+            #expect(try await store.sessions(state: .approved, since: nil, until: nil, after: nil, limit: 10).isEmpty)
+            let window = try await store.sessions(state: nil, since: first[1].createdAt, until: first[0].createdAt, after: nil, limit: 10)
+            #expect(window.map(\.orderId) == ["S4"])
+        }
+    }
 }

@@ -17,6 +17,33 @@ struct AdminRoutes {
             await auditor.record("order.read", actor: actor, target: orderId, outcome: "ok", request: request, context: context)
             return try await datastore(context.logger) { try await order(orderId) }
         }
+        router.get("/api/v1/orders") { request, context in
+            let actor = try await authorize(request, context: context, action: "orders.list", target: nil)
+            let query = request.uri.queryParameters
+            let state = try query.get("status").flatMap { $0.isEmpty ? nil : $0 }.map { text in
+                guard let state = SessionState(rawValue: text) else {
+                    throw Problem.badRequest("status must be one of \(SessionState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return state
+            }
+            let now = services.clock.now()
+            let since = try Self.time(query.get("since"), name: "since", now: now)
+            let until = try Self.time(query.get("until"), name: "until", now: now)
+            let cursor = try query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }.map { text in
+                guard let cursor = OrderCursor.decode(text) else { throw Problem.badRequest("cursor is not one this API returned") }
+                return cursor
+            }
+            let limit = try Self.limit(query.get("limit"))
+            await auditor.record("orders.list", actor: actor, target: nil, outcome: "ok", request: request, context: context)
+            let page = try await datastore(context.logger) {
+                try await services.store.sessions(state: state, since: since, until: until, after: cursor, limit: limit)
+            }
+            var body: [String: Any] = ["orders": page.map(SessionJSON.summary)]
+            if page.count == limit, let last = page.last {
+                body["nextCursor"] = OrderCursor.encode(SessionCursor(createdAt: last.createdAt, orderId: last.orderId))
+            }
+            return json(.ok, body)
+        }
         router.get("/api/v1/tasks") { request, context in
             let actor = try await authorize(request, context: context, action: "tasks.list", target: nil)
             let query = request.uri.queryParameters
@@ -71,14 +98,8 @@ struct AdminRoutes {
             let actor = try await authorize(request, context: context, action: "events.export", target: nil)
             let query = request.uri.queryParameters
             let now = services.clock.now()
-            func time(_ name: String) throws -> Date? {
-                guard let text = query.get(name), !text.isEmpty else { return nil }
-                guard let date = EventExport.time(text, now: now) else {
-                    throw Problem.badRequest("\(name) '\(text)' is not a time; \(EventExport.timeHelp)")
-                }
-                return date
-            }
-            let (since, until) = (try time("since"), try time("until"))
+            let since = try Self.time(query.get("since"), name: "since", now: now)
+            let until = try Self.time(query.get("until"), name: "until", now: now)
             await auditor.record("events.export", actor: actor, target: nil, outcome: "ok", request: request, context: context)
             // Reach the store once before the 200 goes out, so an outage is still a 503 problem.
             try await datastore(context.logger) { try await services.store.ping() }
@@ -159,6 +180,15 @@ struct AdminRoutes {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
+    /// A `since`/`until` query value: RFC 3339, a date, or a duration ago.
+    static func time(_ text: String?, name: String, now: Date) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let date = EventExport.time(text, now: now) else {
+            throw Problem.badRequest("\(name) '\(text)' is not a time; \(EventExport.timeHelp)")
+        }
+        return date
+    }
+
     static func taskId(_ context: VigilRequestContext) throws -> Int64 {
         let text = try context.parameters.require("id")
         guard let id = Int64(text), id > 0 else { throw Problem.badRequest("task id must be a positive integer, not '\(text)'") }
@@ -212,6 +242,25 @@ struct AdminRoutes {
             return o
         }
         return json(.ok, body)
+    }
+}
+
+/// The order listing's opaque cursor: base64url of "microseconds|orderId".
+enum OrderCursor {
+    static func encode(_ c: SessionCursor) -> String {
+        let micros = Int64((c.createdAt.timeIntervalSince1970 * 1_000_000).rounded())
+        return Data("\(micros)|\(c.orderId)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> SessionCursor? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard text.count <= 1024, let data = Data(base64Encoded: base64), let plain = String(data: data, encoding: .utf8),
+              let bar = plain.firstIndex(of: "|"), let micros = Int64(plain[..<bar]) else { return nil }
+        return SessionCursor(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000),
+                             orderId: String(plain[plain.index(after: bar)...]))
     }
 }
 
