@@ -68,6 +68,9 @@ public struct VigilConfig: Sendable {
     public var taskLease: TimeInterval = 60
     /// Tasks of each queue run at once in this process.
     public var workerConcurrency = 4
+    /// Longest a webhook or an admin request may take before it is answered 503.
+    public var webhookTimeout: TimeInterval = 10
+    public var adminTimeout: TimeInterval = 30
 
     public init() {}
 
@@ -178,6 +181,8 @@ public struct VigilConfig: Sendable {
             }
             config.logLevel = parsed
         }
+        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_TIMEOUT") { config.webhookTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_ADMIN_TIMEOUT") { config.adminTimeout = d }
         if let d = try reader.duration("VIGIL_TASK_LEASE") {
             guard d >= 1 else { throw ConfigError("VIGIL_TASK_LEASE", "must be at least 1s") }
             config.taskLease = d

@@ -31,6 +31,7 @@ public enum EnvironmentHelp {
           VIGIL_LIGHTSPEED_API_TOKEN, VIGIL_LIGHTSPEED_BASE_URL  order updates
           VIGIL_ADMIN_TOKEN            bearer token(s) for the admin API, comma-separated for rotation
           VIGIL_CORS_ORIGINS           browser origins allowed to call the API, comma-separated (default none: CORS off)
+          VIGIL_WEBHOOK_TIMEOUT / VIGIL_ADMIN_TIMEOUT  answer 503 after this long (default 10s / 30s)
           VIGIL_LOG_FORMAT             text | json (default text in development, json in production)
           VIGIL_LOG_LEVEL              trace | debug | info | notice | warning | error | critical (default info)
           VIGIL_TASK_LEASE             how long a running task is leased before another worker may retake it (default 60s)

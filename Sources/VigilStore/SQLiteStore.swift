@@ -65,7 +65,7 @@ public final class SQLiteStore: Store {
     }
 
     public func close() async throws {
-        await writeLock.withLock {
+        try? await writeLock.withLock {
             try? await writer.close()
         }
         try? await reader.close()

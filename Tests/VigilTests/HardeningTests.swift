@@ -46,4 +46,33 @@ extension HTTPContractTests {
             #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Authorization") == true)
         }
     }
+
+    @Test("a webhook stuck behind a long write is answered 503 at its timeout and commits nothing")
+    func webhookTimeout() async throws {
+        var config = VigilConfig()
+        config.webhookTimeout = 0.3
+        try await withApp(config) { client, h in
+            let (inside, enteredLock) = AsyncStream<Void>.makeStream()
+            let (release, releaseLock) = AsyncStream<Void>.makeStream()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Another writer holds SQLite's single write lock until told to let go.
+                group.addTask {
+                    try await h.store.write { _ in
+                        enteredLock.yield()
+                        for await _ in release { break }
+                    }
+                }
+                for await _ in inside { break }
+                let stuck = try await post(client, "/api/v1/post-purchase/webhook", Self.orderBody)
+                try expectProblem(stuck, .serviceUnavailable)
+                #expect(try json(stuck)["type"] as? String == "urn:vigil:problem:timeout")
+                releaseLock.yield()
+                try await group.waitForAll()
+            }
+            // Checked in the store rather than by an HTTP retry, which under a loaded machine could
+            // itself outlast this test's deliberately tiny timeout.
+            #expect(try await h.store.session(orderId: "H1") == nil, "the timed-out delivery committed nothing")
+            #expect(try await h.store.tasks(queue: nil, state: nil, limit: 10).isEmpty)
+        }
+    }
 }

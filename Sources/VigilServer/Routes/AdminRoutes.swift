@@ -11,6 +11,8 @@ struct AdminRoutes {
     var auditor: Auditor { Auditor(store: services.store, clock: services.clock) }
 
     func register(on router: RouteTable) {
+        router.timeout = RequestTimeout(seconds: services.config.adminTimeout, what: "admin request")
+        defer { router.timeout = nil }
         router.get("/api/v1/orders/:orderId") { request, context in
             let orderId = try context.parameters.require("orderId")
             let actor = try await authorize(request, context: context, action: "order.read", target: orderId)

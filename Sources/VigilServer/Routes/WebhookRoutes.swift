@@ -15,6 +15,8 @@ struct WebhookRoutes {
     static let veriffHeaders = ["X-HMAC-SIGNATURE", "VRF-HMAC-SIGNATURE", "X-Signature"].map(HTTPField.Name.literal)
 
     func register(on router: RouteTable) {
+        router.timeout = RequestTimeout(seconds: services.config.webhookTimeout, what: "webhook")
+        defer { router.timeout = nil }
         router.post("/api/v1/post-purchase/webhook") { request, context in
             try await orderWebhook(request, context: context)
         }
