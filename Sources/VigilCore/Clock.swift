@@ -105,3 +105,20 @@ extension Date {
         self.init(timeIntervalSince1970: TimeInterval(ms) / 1000)
     }
 }
+
+/// `body`'s result, or `timeoutError` once `seconds` of real time have passed; `body` is then
+/// cancelled. For bounds on I/O (a database, a request), not for domain timers, which use a
+/// `VigilClock`.
+public func withTimeLimit<T: Sendable>(_ seconds: TimeInterval, orThrow timeoutError: @escaping @Sendable () -> any Error,
+                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw timeoutError() }
+        return value
+    }
+}

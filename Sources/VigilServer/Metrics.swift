@@ -52,6 +52,11 @@ public struct VigilMetrics: Sendable {
             Gauge(label: "vigil_queue_oldest_due_lag_seconds", dimensions: labels, factory: factory)
                 .record(stat.oldestDue.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         }
+        if let use = store.connectionUse {
+            Gauge(label: "vigil_db_connections_in_use", factory: factory).record(use.inUse)
+            Gauge(label: "vigil_db_connections_waiting", factory: factory).record(use.waiting)
+            Gauge(label: "vigil_db_connections_max", factory: factory).record(use.max)
+        }
         return registry.emitToString()
     }
 

@@ -85,6 +85,12 @@ public final class PostgresStore: Store {
     let logger: Logger
     let statements: PostgresStatements
     public let wakeups = WakeupHub()
+    private let leases = Mutex((inUse: 0, waiting: 0))
+
+    public var connectionUse: ConnectionUse? {
+        let now = leases.withLock { $0 }
+        return ConnectionUse(inUse: now.inUse, waiting: now.waiting, max: settings.poolMax)
+    }
 
     public init(settings: PostgresSettings, logger: Logger) {
         self.settings = settings
@@ -183,9 +189,19 @@ public final class PostgresStore: Store {
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = LeaseFlag()
         let timeout = settings.connectTimeout
+        leases.withLock { $0.waiting += 1 }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                try await self.client.withConnection { connection in
+                defer {
+                    self.leases.withLock { leases in
+                        if leased.isSet { leases.inUse -= 1 } else { leases.waiting -= 1 }
+                    }
+                }
+                return try await self.client.withConnection { connection in
+                    self.leases.withLock { leases in
+                        leases.waiting -= 1
+                        leases.inUse += 1
+                    }
                     leased.set()
                     return try await body(connection)
                 }
@@ -499,16 +515,5 @@ final class LeaseFlag: Sendable {
 
 /// Runs `body`, failing with a timeout error if it takes longer than `seconds`.
 func withDeadline<T: Sendable>(_ seconds: TimeInterval, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw StoreError("timed out after \(DurationText.format(seconds))")
-        }
-        return value
-    }
+    try await withTimeLimit(seconds, orThrow: { StoreError("timed out after \(DurationText.format(seconds))") }, body)
 }

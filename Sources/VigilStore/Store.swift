@@ -79,6 +79,24 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func close() async throws
 }
 
+/// How much of a connection pool is in use, for metrics.
+public struct ConnectionUse: Sendable, Equatable {
+    public var inUse: Int
+    public var waiting: Int
+    public var max: Int
+
+    public init(inUse: Int, waiting: Int, max: Int) {
+        self.inUse = inUse
+        self.waiting = waiting
+        self.max = max
+    }
+}
+
+extension Store {
+    /// The pool's use; nil for stores without a pool (SQLite's single writer).
+    public var connectionUse: ConnectionUse? { nil }
+}
+
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }

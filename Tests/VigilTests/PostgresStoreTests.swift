@@ -96,6 +96,20 @@ struct PostgresStoreTests {
     }
 }
 
+extension PostgresStoreTests {
+    @Test("the pool's use is reported for metrics: a transaction holds one connection while it runs")
+    func connectionUse() async throws {
+        try await withPostgresDatabase { database in
+            try await withRunningPostgresStore(database: database) { store in
+                #expect(store.connectionUse == ConnectionUse(inUse: 0, waiting: 0, max: 4))
+                let inside = try await store.write { _ in store.connectionUse }
+                #expect(inside == ConnectionUse(inUse: 1, waiting: 0, max: 4))
+                #expect(store.connectionUse?.inUse == 0)
+            }
+        }
+    }
+}
+
 /// `body`'s value, or `fallback()` if it has not answered within `seconds` — a bound on a test
 /// that would otherwise hang, not a synchronisation.
 func firstOf<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T,

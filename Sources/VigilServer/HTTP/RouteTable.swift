@@ -55,18 +55,10 @@ struct RequestTimeout: Sendable {
 
     /// `body`'s response, or a 503 problem once `seconds` have passed (the work is cancelled).
     func run(_ body: @escaping @Sendable () async throws -> Response) async throws -> Response {
-        try await withThrowingTaskGroup(of: Response?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let response = first else {
-                throw Problem(.serviceUnavailable, "timeout", "Request timed out",
-                              detail: "the \(what) did not complete within \(DurationText.format(seconds)); retry it (a repeated delivery is recognised)")
-            }
-            return response
-        }
+        let (seconds, what) = (seconds, what)
+        return try await withTimeLimit(seconds, orThrow: {
+            Problem(.serviceUnavailable, "timeout", "Request timed out",
+                    detail: "the \(what) did not complete within \(DurationText.format(seconds)); retry it (a repeated delivery is recognised)")
+        }, body)
     }
 }
