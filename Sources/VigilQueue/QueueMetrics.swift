@@ -14,9 +14,12 @@ public struct QueueMetrics: Sendable {
     public static var disabled: QueueMetrics { QueueMetrics(factory: NOOPMetricsHandler.instance) }
 
     /// `outcome`: succeeded, retrying, dead, released (handed back at shutdown), lease_lost.
-    func finished(queue: String, outcome: String, after duration: Duration) {
-        Counter(label: "vigil_tasks_total", dimensions: [("queue", queue), ("outcome", outcome)], factory: factory).increment()
-        Timer(label: "vigil_task_duration_seconds", dimensions: [("queue", queue)], factory: factory)
+    /// Each task makes at most one provider call, so by `kind` these are also the provider calls'
+    /// outcomes and latency.
+    func finished(queue: String, kind: String, outcome: String, after duration: Duration) {
+        Counter(label: "vigil_tasks_total", dimensions: [("queue", queue), ("kind", kind), ("outcome", outcome)], factory: factory)
+            .increment()
+        Timer(label: "vigil_task_duration_seconds", dimensions: [("queue", queue), ("kind", kind)], factory: factory)
             .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }

@@ -122,7 +122,10 @@ public struct QueueWorker<Transaction>: Sendable {
         if let orderId = claim.task.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
         let started = ContinuousClock.now
         let queue = config.name
-        let report = { (outcome: String) in metrics.finished(queue: queue, outcome: outcome, after: ContinuousClock.now - started) }
+        let kind = claim.task.kind
+        let report = { (outcome: String) in
+            metrics.finished(queue: queue, kind: kind, outcome: outcome, after: ContinuousClock.now - started)
+        }
 
         // Attempts past the retry limits can only come from earlier attempts that ended without
         // an outcome: their worker died or lost the lease, possibly because this task crashes
