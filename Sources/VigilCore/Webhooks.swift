@@ -167,3 +167,34 @@ public enum WebhookParser {
         return decision
     }
 }
+
+/// Replay protection for webhooks that say when they were sent. A signed body replayed while
+/// its `(provider, event id)` record exists is already a harmless duplicate; this also refuses
+/// a captured body replayed after that record is gone (say, after restoring an old backup),
+/// and one dated in the future.
+public enum WebhookFreshness {
+    /// The time a payload carries: a top-level `timestamp` (RFC 3339, or seconds since 1970)
+    /// or Veriff's `verification.decisionTime`. Nil when it carries none or the body is not JSON.
+    public static func sentAt(_ body: Data) -> Date? {
+        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }
+        if let seconds = object["timestamp"] as? Double, !(object["timestamp"] is Bool) {
+            return Date(timeIntervalSince1970: seconds)
+        }
+        if let text = object["timestamp"] as? String { return Timestamp.parse(text) }
+        if let verification = object["verification"] as? [String: Any], let text = verification["decisionTime"] as? String {
+            return Timestamp.parse(text)
+        }
+        return nil
+    }
+
+    /// Why a payload sent at `sentAt` is refused at `now`, or nil when it is fresh enough.
+    public static func problem(sentAt: Date, now: Date, maxAge: TimeInterval, skew: TimeInterval = 300) -> String? {
+        if sentAt > now.addingTimeInterval(skew) {
+            return "the webhook is dated \(Timestamp.string(sentAt)), in the future; check the sender's clock"
+        }
+        if now.timeIntervalSince(sentAt) > maxAge {
+            return "the webhook is dated \(Timestamp.string(sentAt)), older than the \(DurationText.format(maxAge)) accepted; it looks like a replay"
+        }
+        return nil
+    }
+}

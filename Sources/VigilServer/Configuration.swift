@@ -71,6 +71,8 @@ public struct VigilConfig: Sendable {
     /// Longest a webhook or an admin request may take before it is answered 503.
     public var webhookTimeout: TimeInterval = 10
     public var adminTimeout: TimeInterval = 30
+    /// Webhooks dated earlier than this are refused as replays.
+    public var webhookMaxAge: TimeInterval = 7 * 86400
 
     public init() {}
 
@@ -183,6 +185,7 @@ public struct VigilConfig: Sendable {
         }
         if let d = try reader.positiveDuration("VIGIL_WEBHOOK_TIMEOUT") { config.webhookTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_ADMIN_TIMEOUT") { config.adminTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_MAX_AGE") { config.webhookMaxAge = d }
         if let d = try reader.duration("VIGIL_TASK_LEASE") {
             guard d >= 1 else { throw ConfigError("VIGIL_TASK_LEASE", "must be at least 1s") }
             config.taskLease = d

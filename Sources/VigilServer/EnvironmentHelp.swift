@@ -32,6 +32,7 @@ public enum EnvironmentHelp {
           VIGIL_ADMIN_TOKEN            bearer token(s) for the admin API, comma-separated for rotation
           VIGIL_CORS_ORIGINS           browser origins allowed to call the API, comma-separated (default none: CORS off)
           VIGIL_WEBHOOK_TIMEOUT / VIGIL_ADMIN_TIMEOUT  answer 503 after this long (default 10s / 30s)
+          VIGIL_WEBHOOK_MAX_AGE        refuse webhooks dated earlier than this as replays (default 7d)
           VIGIL_LOG_FORMAT             text | json (default text in development, json in production)
           VIGIL_LOG_LEVEL              trace | debug | info | notice | warning | error | critical (default info)
           VIGIL_TASK_LEASE             how long a running task is leased before another worker may retake it (default 60s)

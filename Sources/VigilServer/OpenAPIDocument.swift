@@ -501,6 +501,9 @@ components:
         customerId: {type: string}
         customerName: {type: string}
         paymentId: {type: string, description: "The gateway's charge or transaction to refund"}
+        timestamp:
+          type: [string, number]
+          description: When the event was sent (RFC 3339 or seconds since 1970); older than VIGIL_WEBHOOK_MAX_AGE is refused as a replay
     VeriffDecision:
       type: object
       required: [verification]
@@ -523,6 +526,7 @@ components:
         id: {type: string}
         status: {enum: [approved, declined, resubmission_requested, expired, abandoned]}
         orderId: {type: string}
+        timestamp: {type: [string, number], description: When the event was sent}
     Session:
       type: object
       required: [orderId, status, refundStatus, deadline, createdAt]

@@ -75,4 +75,23 @@ extension HTTPContractTests {
             #expect(try await h.store.tasks(queue: nil, state: nil, limit: 10).isEmpty)
         }
     }
+
+    @Test("a signed webhook dated beyond the accepted age is refused as a replay; a fresh one is accepted")
+    func staleWebhook() async throws {
+        var config = VigilConfig()
+        config.lightspeedWebhookSecrets = [Secret("ls")]
+        try await withApp(config) { client, h in
+            func order(_ id: String, sentAt: Date) -> String {
+                #"{"event":"order.created","orderId":"\#(id)","customerEmail":"r@example.com","orderTotal":5,"timestamp":"\#(Timestamp.string(sentAt))"}"#
+            }
+            let old = order("R-old", sentAt: h.clock.now().addingTimeInterval(-8 * 86400))
+            let refused = try await post(client, "/api/v1/post-purchase/webhook", old, headers: [("X-Signature", Self.signed("ls", old))])
+            try expectProblem(refused, .badRequest)
+            #expect(try json(refused)["type"] as? String == "urn:vigil:problem:stale-webhook")
+            #expect(try await h.store.session(orderId: "R-old") == nil)
+            #expect(try await h.store.audit(limit: 5).contains { $0.outcome == "rejected:stale" })
+            let fresh = order("R-new", sentAt: h.clock.now().addingTimeInterval(-60))
+            #expect(try await post(client, "/api/v1/post-purchase/webhook", fresh, headers: [("X-Signature", Self.signed("ls", fresh))]).status == .accepted)
+        }
+    }
 }

@@ -103,6 +103,14 @@ struct WebhookRoutes {
                 outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature", request: request, context: context)
             throw Problem.invalidSignature
         }
+        if let sentAt = WebhookFreshness.sentAt(body),
+           let reason = WebhookFreshness.problem(sentAt: sentAt, now: services.clock.now(), maxAge: services.config.webhookMaxAge) {
+            services.metrics.webhook(provider: provider, outcome: "stale")
+            await Auditor(store: services.store, clock: services.clock).record(
+                "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: "rejected:stale",
+                request: request, context: context)
+            throw Problem(.badRequest, "stale-webhook", "Stale webhook", detail: reason)
+        }
         return body
     }
 
