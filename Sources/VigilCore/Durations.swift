@@ -47,3 +47,7 @@ public enum DurationText {
         return "\(ms)ms"
     }
 }
+
+public enum VigilVersion {
+    public static let current = "0.1.0"
+}

@@ -38,6 +38,28 @@ public enum WebhookSignature {
     }
 }
 
+/// Lightspeed eCom's own webhook signature: `X-Signature` is the hex MD5 of the raw body followed
+/// by the API secret. MD5 is the platform's choice, not ours; it is accepted only for bodies in
+/// the platform's native format and compared in constant time like every other signature.
+public enum LightspeedSignature {
+    public static func sign(_ body: Data, secret: Secret) -> String {
+        Hex.encode(Insecure.MD5.hash(data: body + Data(secret.value.utf8)))
+    }
+
+    public static func isValid(_ signature: String, body: Data, secrets: [Secret]) -> Bool {
+        guard let presented = Hex.decode(signature.trimmingCharacters(in: .whitespaces)),
+              presented.count == Insecure.MD5.byteCount else { return false }
+        var valid = false
+        for secret in secrets {
+            let expected = Array(Insecure.MD5.hash(data: body + Data(secret.value.utf8)))
+            var diff: UInt8 = 0
+            for i in 0..<expected.count { diff |= expected[i] ^ presented[i] }
+            if diff == 0 { valid = true }
+        }
+        return valid
+    }
+}
+
 /// Constant-time equality for tokens: both sides are hashed first so the comparison takes the
 /// same time whatever their lengths.
 public enum ConstantTime {

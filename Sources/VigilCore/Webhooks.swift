@@ -84,13 +84,53 @@ public enum WebhookParser {
             paymentId: try optionalString(object["paymentId"], field: "paymentId"))
     }
 
+    /// True when the body is Lightspeed eCom's own order webhook, `{"order":{...}}`.
+    public static func isLightspeedNative(_ body: Data) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return false }
+        return object["order"] is [String: Any] && object["event"] == nil
+    }
+
+    /// Parses Lightspeed eCom's order webhook: the order resource as the API returns it
+    /// (https://developers.lightspeedhq.com/ecom/endpoints/order/), `{"order":{"id","email",
+    /// "firstname","lastname","priceIncl",...}}`. It names no gateway payment, so such an order
+    /// has no `paymentId`: a live refund for it goes to manual review.
+    public static func lightspeedOrder(from body: Data) throws(PayloadError) -> OrderEvent {
+        let object = try jsonObject(body)
+        guard let order = object["order"] as? [String: Any] else { throw PayloadError("`order` must be an object") }
+        let orderId = try identifier(order["id"], field: "order.id")
+        guard let email = order["email"] as? String, email.count <= 320, email.contains("@"),
+              !email.contains(where: \.isWhitespace) else {
+            throw PayloadError("`order.email` must be an email address")
+        }
+        guard let total = decimal(order["priceIncl"]), total >= 0 else {
+            throw PayloadError("`order.priceIncl` must be a non-negative number")
+        }
+        let name = [order["firstname"] as? String, order["lastname"] as? String].compactMap { $0 }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+        var currency = order["currency"] as? String
+        if let code = currency, code.count != 3 || !code.allSatisfy(\.isLetter) { currency = nil }
+        let customer = (order["customer"] as? [String: Any])?["resource"] as? [String: Any]
+        return OrderEvent(
+            event: "order.created", orderId: orderId, customerEmail: email, orderTotal: total,
+            currency: currency?.uppercased(),
+            customerId: customer.flatMap { try? identifier($0["id"], field: "customer.id") },
+            customerName: name.isEmpty ? nil : String(name.prefix(1000)))
+    }
+
     /// Parses Veriff's decision payload or the contract's short form.
     public static func decision(from body: Data) throws(PayloadError) -> DecisionEvent {
         let object = try jsonObject(body)
         if let verification = object["verification"] as? [String: Any] {
             // Veriff decision webhook: {"status":"success","verification":{"id","status","code","vendorData",...}}
             let sessionId = try identifier(verification["id"], field: "verification.id")
-            let decision = try decisionStatus(verification["status"], field: "verification.status")
+            // The status string is authoritative; a payload with only the decision code still maps
+            // (https://devdocs.veriff.com/docs/verification-session-decision-codes).
+            let decision: VerificationDecision
+            if verification["status"] == nil, let byCode = veriffCode(verification["code"]) {
+                decision = byCode
+            } else {
+                decision = try decisionStatus(verification["status"], field: "verification.status")
+            }
             let vendorData = verification["vendorData"] as? String
             let attempt = verification["attemptId"] as? String ?? ""
             return DecisionEvent(
@@ -157,6 +197,19 @@ public enum WebhookParser {
     /// JSON `true`/`false` arrive as NSNumber too, and bridge to Int; tell them apart by class.
     private static func isBoolean(_ value: Any) -> Bool {
         String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
+    }
+
+    /// Veriff's decision codes: 9001 approved, 9102 declined, 9103 resubmission requested,
+    /// 9104 expired, 9121 abandoned.
+    static func veriffCode(_ value: Any?) -> VerificationDecision? {
+        switch value as? Int {
+        case 9001: .approved
+        case 9102: .declined
+        case 9103: .resubmissionRequested
+        case 9104: .expired
+        case 9121: .abandoned
+        default: nil
+        }
     }
 
     private static func decisionStatus(_ value: Any?, field: String) throws(PayloadError) -> VerificationDecision {

@@ -25,6 +25,15 @@ public struct FlowTaskHandler: TaskHandler {
     }
 
     public func perform(_ claim: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+        do {
+            return try await run(claim)
+        } catch let error as ProviderError where error.kind == .permanent {
+            // The provider refused in a way a retry cannot change: dead-letter now, visible and re-drivable.
+            throw PermanentTaskError(error.description)
+        }
+    }
+
+    private func run(_ claim: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
         let task = claim.task
         guard let kind = FlowTask(rawValue: task.kind) else {
             throw PermanentTaskError("unknown task kind \(task.kind)")
@@ -92,6 +101,20 @@ public struct FlowTaskHandler: TaskHandler {
         case .refund:
             let payload = try decode(RefundPayload.self, task)
             let session = try await requireSession(orderId)
+            if session.paymentId == nil, providers.payments.requiresPaymentReference {
+                // Nothing names the payment to refund: a person must do it. No attempt can help.
+                return { tx in
+                    guard var current = try await tx.session(orderId: orderId) else { return }
+                    let now = clock.now()
+                    current.refundStatus = .refundFailed
+                    current.updatedAt = now
+                    try await tx.updateSession(current)
+                    try await tx.appendEvent(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
+                        "reason": payload.reason, "detail": "the order has no paymentId; refund it by hand"]))
+                    try await tx.addReview(orderId: orderId, reason: "refund needed (\(payload.reason)) but the order has no paymentId",
+                                           eventId: nil, at: now)
+                }
+            }
             let result = try await providers.payments.refund(RefundRequest(
                 orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
                 currency: session.currency, reason: payload.reason), call: call)

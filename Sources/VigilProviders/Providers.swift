@@ -120,6 +120,13 @@ public protocol EmailSender: Sendable {
 public protocol PaymentGateway: Sendable {
     func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult
     func check() async -> ProviderCheck
+    /// True when a refund needs the order's `paymentId` (the gateway's charge or transaction);
+    /// a refund for an order without one goes to manual review instead.
+    var requiresPaymentReference: Bool { get }
+}
+
+extension PaymentGateway {
+    public var requiresPaymentReference: Bool { false }
 }
 
 /// The shop platform (Lightspeed), for releasing and annotating orders.

@@ -168,7 +168,7 @@ public struct QueueWorker<Transaction>: Sendable {
             }
         case .failure(let error) where error is CancellationError && Task.isCancelled:
             // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
-            try? await store.releaseTask(claim, now: now)
+            try? await store.releaseTask(claim, runAt: now, note: nil, now: now)
             report("released")
         case .failure(let error):
             report(await recordFailure(claim, error: error, logger: logger))
@@ -179,8 +179,25 @@ public struct QueueWorker<Transaction>: Sendable {
     private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async -> String {
         let now = clock.now()
         let message = String(describing: error).prefix(1000)
-        let retryAt: Date? = error is PermanentTaskError ? nil : config.nextAttempt(
+        let timing = error as? any RetryTiming
+        if let timing, !timing.countsAsAttempt {
+            // The call never reached the provider (it is known to be down): postpone, keep the attempt.
+            do {
+                try await store.releaseTask(claim, runAt: timing.retryNotBefore, note: String(message), now: now)
+                logger.notice("task postponed; provider unavailable", metadata: [
+                    "retry_at": "\(timing.retryNotBefore)", "error": "\(message)"])
+                return "postponed"
+            } catch {
+                logger.error("postponing a task failed", metadata: ["error": "\(error)"])
+                return "unrecorded"
+            }
+        }
+        var retryAt: Date? = error is PermanentTaskError ? nil : config.nextAttempt(
             afterAttempts: claim.task.attempts, firstAttemptAt: claim.task.firstAttemptAt ?? now, now: now)
+        if let backoff = retryAt, let timing {
+            // The provider said when to come back (Retry-After): not sooner than that.
+            retryAt = max(backoff, timing.retryNotBefore)
+        }
         let followUp = handler.failed(claim, error: String(message), dead: retryAt == nil) ?? { _ in }
         do {
             _ = try await store.failTask(claim, error: String(message), retryAt: retryAt, now: now, then: followUp)

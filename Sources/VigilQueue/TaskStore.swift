@@ -21,8 +21,9 @@ public protocol TaskStore<Transaction>: Sendable {
     func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
                   then: @escaping @Sendable (Transaction) async throws -> Void) async throws -> Bool
 
-    /// Gives a claimed task back without counting the attempt (shutdown, cancellation).
-    func releaseTask(_ task: ClaimedTask, now: Date) async throws
+    /// Gives a claimed task back without counting the attempt, to run again at `runAt` (shutdown,
+    /// cancellation, or a provider known to be down). `note`, when given, becomes its last error.
+    func releaseTask(_ task: ClaimedTask, runAt: Date, note: String?, now: Date) async throws
 
     /// Extends a lease; false when it was lost.
     func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool

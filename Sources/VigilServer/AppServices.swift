@@ -35,10 +35,6 @@ public struct AppServices: Sendable {
     }
 }
 
-public enum VigilVersion {
-    public static let current = "0.1.0"
-}
-
 /// The router with every route and middleware; shared by `vigil serve` and the tests.
 public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> {
     buildRoutes(services).router

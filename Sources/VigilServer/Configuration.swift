@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import VigilCore
+import VigilProviders
 
 /// A configuration value that cannot be used; `description` is the one-line reason, naming the
 /// variable. Never includes a secret's value.
@@ -59,6 +60,14 @@ public struct VigilConfig: Sendable {
     public var paymentsBaseURL: String?
     public var lightspeedAPIToken: Secret?
     public var lightspeedBaseURL: String?
+    public var veriffCallbackURL: String?
+    public var emailTemplates: [EmailKind: String] = [:]
+    /// Authorize.Net's API login id (its transaction key is VIGIL_PAYMENTS_API_KEY).
+    public var paymentsLoginId: Secret?
+    public var lightspeedReleaseStatus = "processing_awaiting_shipment"
+    public var providerHTTP = ProviderHTTPSettings()
+    /// The live providers' settings, complete; nil in sandbox mode.
+    public var live: LiveProviderSettings?
     public var adminTokens: [Secret] = []
     /// Browser origins allowed to call the API (CORS); none by default.
     public var corsOrigins: [String] = []
@@ -208,10 +217,78 @@ public struct VigilConfig: Sendable {
                 throw ConfigError("VIGIL_VERIFF_SHARED_SECRET", "production rejects unsigned decision webhooks; set the secret (or VIGIL_VERIFF_SHARED_SECRET_FILE)")
             }
         }
-        if config.providers == .live {
-            throw ConfigError("VIGIL_PROVIDERS", "live providers are not available in this build yet; use sandbox")
-        }
+        try readProviderSettings(reader, into: &config)
         return config
+    }
+
+    /// The email kinds and the variables naming their SendGrid dynamic templates.
+    public static let templateVariables: [(EmailKind, String)] = [
+        (.verificationLink, "VIGIL_SENDGRID_TEMPLATE_VERIFICATION_LINK"), (.reminder, "VIGIL_SENDGRID_TEMPLATE_REMINDER"),
+        (.resubmission, "VIGIL_SENDGRID_TEMPLATE_RESUBMISSION"), (.approved, "VIGIL_SENDGRID_TEMPLATE_APPROVED"),
+        (.declined, "VIGIL_SENDGRID_TEMPLATE_DECLINED"), (.expired, "VIGIL_SENDGRID_TEMPLATE_EXPIRED"),
+    ]
+
+    /// Provider settings; in live mode every credential must be present, or the one-line error
+    /// names the first missing variable.
+    static func readProviderSettings(_ reader: EnvReader, into config: inout VigilConfig) throws(ConfigError) {
+        config.veriffCallbackURL = try reader.url("VIGIL_VERIFF_CALLBACK_URL")
+        config.paymentsLoginId = try reader.secret("VIGIL_PAYMENTS_LOGIN_ID")
+        if let status = reader.string("VIGIL_LIGHTSPEED_RELEASE_STATUS") { config.lightspeedReleaseStatus = status }
+        for (kind, variable) in templateVariables {
+            if let id = reader.string(variable) { config.emailTemplates[kind] = id }
+        }
+        if let d = try reader.positiveDuration("VIGIL_PROVIDER_TIMEOUT") { config.providerHTTP.timeout = d }
+        if let n = reader.string("VIGIL_PROVIDER_MAX_ATTEMPTS") {
+            guard let value = Int(n), (1...10).contains(value) else {
+                throw ConfigError("VIGIL_PROVIDER_MAX_ATTEMPTS", "'\(n)' is not a number of attempts (1-10)")
+            }
+            config.providerHTTP.retry.maxAttempts = value
+        }
+        if let n = reader.string("VIGIL_PROVIDER_BREAKER_THRESHOLD") {
+            guard let value = Int(n), (1...1000).contains(value) else {
+                throw ConfigError("VIGIL_PROVIDER_BREAKER_THRESHOLD", "'\(n)' is not a failure count (1-1000)")
+            }
+            config.providerHTTP.breakerThreshold = value
+        }
+        if let d = try reader.positiveDuration("VIGIL_PROVIDER_BREAKER_COOLDOWN") { config.providerHTTP.breakerCooldown = d }
+        guard config.providers == .live else { return }
+
+        func required<T>(_ value: T?, _ variable: String, _ what: String) throws(ConfigError) -> T {
+            guard let value else { throw ConfigError(variable, "live providers need \(what); set \(variable)") }
+            return value
+        }
+        let gateway: LiveProviderSettings.Gateway
+        let paymentsBase: String
+        switch config.paymentsGateway {
+        case "authorizenet":
+            gateway = .authorizeNet(
+                loginId: try required(config.paymentsLoginId, "VIGIL_PAYMENTS_LOGIN_ID", "Authorize.Net's API login id"),
+                transactionKey: try required(config.paymentsAPIKey, "VIGIL_PAYMENTS_API_KEY", "Authorize.Net's transaction key"))
+            paymentsBase = config.paymentsBaseURL ?? "https://api.authorize.net"
+        default:
+            gateway = .stripe(apiKey: try required(config.paymentsAPIKey, "VIGIL_PAYMENTS_API_KEY", "the payment gateway's secret key"))
+            paymentsBase = config.paymentsBaseURL ?? "https://api.stripe.com"
+        }
+        var templates: [EmailKind: String] = [:]
+        for (kind, variable) in templateVariables where kind != .resubmission {
+            templates[kind] = try required(config.emailTemplates[kind], variable, "a SendGrid dynamic template id for \(kind.rawValue) emails")
+        }
+        templates[.resubmission] = config.emailTemplates[.resubmission]
+        let lightspeedToken = try required(config.lightspeedAPIToken, "VIGIL_LIGHTSPEED_API_TOKEN", "the Lightspeed API key and secret as KEY:SECRET")
+        guard lightspeedToken.value.contains(":") else {
+            throw ConfigError("VIGIL_LIGHTSPEED_API_TOKEN", "must be the API key and secret as KEY:SECRET")
+        }
+        config.live = LiveProviderSettings(
+            veriffBaseURL: config.veriffBaseURL,
+            veriffAPIKey: try required(config.veriffAPIKey, "VIGIL_VERIFF_API_KEY", "Veriff's API key"),
+            veriffSigningSecret: try required(config.veriffSharedSecrets.first, "VIGIL_VERIFF_SHARED_SECRET", "Veriff's shared secret key to sign requests"),
+            veriffCallbackURL: config.veriffCallbackURL,
+            sendgridBaseURL: config.sendgridBaseURL,
+            sendgridAPIKey: try required(config.sendgridAPIKey, "VIGIL_SENDGRID_API_KEY", "a SendGrid API key"),
+            emailFrom: try required(config.emailFrom, "VIGIL_EMAIL_FROM", "a sender address"),
+            emailTemplates: templates, paymentsBaseURL: paymentsBase, gateway: gateway,
+            lightspeedBaseURL: try required(config.lightspeedBaseURL, "VIGIL_LIGHTSPEED_BASE_URL", "the shop's API URL, e.g. https://api.webshopapp.com/en"),
+            lightspeedCredentials: lightspeedToken, lightspeedReleaseStatus: config.lightspeedReleaseStatus)
     }
 
     /// True when webhooks of this kind are accepted without a signature (development only).

@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import Metrics
 import Logging
 import ServiceLifecycle
 import VigilCore
@@ -46,9 +48,22 @@ public enum VigilRuntime {
         return try result.get()
     }
 
-    public static func providers(_ config: VigilConfig, store: any Store, clock: any VigilClock) -> Providers {
-        // Live providers are refused by configuration until they exist; sandbox records to the outbox.
-        SandboxProviders(store: store, clock: clock).providers
+    /// Runs `body` with the configured providers. Live providers share one HTTP client, shut down
+    /// when `body` returns (after the service group has stopped, so no call is cut off).
+    public static func withProviders<T: Sendable>(
+        _ config: VigilConfig, store: any Store, clock: any VigilClock, logger: Logger,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        _ body: (Providers) async throws -> T
+    ) async throws -> T {
+        guard let live = config.live else {
+            return try await body(SandboxProviders(store: store, clock: clock).providers)
+        }
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(
+            timeout: .init(connect: .seconds(Int64(min(config.providerHTTP.timeout, 30))))))
+        let client = ProviderHTTPClient(http: http, settings: config.providerHTTP, clock: clock, logger: logger, metrics: metrics)
+        let result = await Result(catching: { try await body(LiveProviders.make(live, http: client, store: store, clock: clock)) })
+        try? await http.shutdown()
+        return try result.get()
     }
 
     /// The per-queue workers for this process.
@@ -78,11 +93,17 @@ public enum VigilRuntime {
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
 
-        let providers = providers(config, store: store, clock: clock)
+        let metrics = VigilMetrics()
+        try await withProviders(config, store: store, clock: clock, logger: logger, metrics: metrics.factory) { providers in
+            try await serve(config, store: store, providers: providers, metrics: metrics, clock: clock, logger: logger)
+        }
+    }
+
+    static func serve(_ config: VigilConfig, store: any Store, providers: Providers, metrics: VigilMetrics,
+                      clock: SystemClock, logger: Logger) async throws {
         let flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
             verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
         let status = SchedulerStatus()
-        let metrics = VigilMetrics()
         let workers = workers(config, store: store, providers: providers, clock: clock, status: status,
                               metrics: metrics.queue, logger: logger)
         let services = AppServices(config: config, store: store, flow: flow, providers: providers,
@@ -118,6 +139,9 @@ public enum VigilRuntime {
         }
         if config.providers == .sandbox {
             warnings.append("providers are in sandbox mode: calls are recorded in the outbox, nothing is sent")
+        }
+        if config.live != nil, config.veriffCallbackURL == nil {
+            warnings.append("VIGIL_VERIFF_CALLBACK_URL is not set: Veriff sends decisions to the integration's configured webhook URL")
         }
         return warnings
     }

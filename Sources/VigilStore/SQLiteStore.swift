@@ -206,14 +206,15 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func releaseTask(_ task: ClaimedTask, now: Date) async throws {
+    public func releaseTask(_ task: ClaimedTask, runAt: Date, note: String?, now: Date) async throws {
         _ = try await transaction { sql in
             try await sql.fenced(task, """
                 UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END,
                     attempts = attempts - 1,
                     first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
-                    lease_owner = NULL, lease_token = NULL, run_at = ?1, updated_at = ?1
-                """, [.ms(now)])
+                    last_error = COALESCE(?3, last_error),
+                    lease_owner = NULL, lease_token = NULL, run_at = ?2, updated_at = ?1
+                """, [.ms(now), .ms(max(runAt, now)), .optionalText(note)])
         }
     }
 

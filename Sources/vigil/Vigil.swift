@@ -122,9 +122,9 @@ struct SelfTestCommand: AsyncParsableCommand {
         let logger = Setup.logger(config)
         let clock = SystemClock()
         let report = try await VigilRuntime.withRunningStore(config, logger: logger) { store in
-            await SelfTest.run(
-                config: config, store: store, providers: VigilRuntime.providers(config, store: store, clock: clock),
-                clock: clock, localScheduler: nil)
+            try await VigilRuntime.withProviders(config, store: store, clock: clock, logger: logger) { providers in
+                await SelfTest.run(config: config, store: store, providers: providers, clock: clock, localScheduler: nil)
+            }
         }
         for key in report.results.keys.sorted() {
             let detail = report.details[key].map { "  (\($0))" } ?? ""

@@ -239,7 +239,7 @@ struct QueueTests {
             let clock = ManualClock()
             _ = try await enqueue(store, "t", at: clock.now())
             let claimed = try await store.claimTasks(queue: "q", limit: 1, owner: "w", now: clock.now(), leaseDuration: 30)
-            try await store.releaseTask(claimed[0], now: clock.now())
+            try await store.releaseTask(claimed[0], runAt: clock.now(), note: nil, now: clock.now())
             let task = try #require(try await store.task(named: "t"))
             #expect(task.state == .scheduled && task.attempts == 0 && task.firstAttemptAt == nil)
             #expect(try await store.claimTasks(queue: "q", limit: 1, owner: "w", now: clock.now(), leaseDuration: 30).count == 1)

@@ -26,12 +26,17 @@ struct WebhookRoutes {
     }
 
     func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
+        // Two forms: the contract's JSON with an HMAC-SHA256 signature, and Lightspeed eCom's own
+        // order webhook with its MD5 signature (accepted only for that native body shape).
         let body = try await authenticatedBody(
             request, context: context, provider: "lightspeed", secrets: services.config.lightspeedWebhookSecrets,
-            headers: Self.lightspeedHeaders)
+            headers: Self.lightspeedHeaders, alternative: { signature, body, secrets in
+                WebhookParser.isLightspeedNative(body) && LightspeedSignature.isValid(signature, body: body, secrets: secrets)
+            })
         let order: OrderEvent
         do {
-            order = try WebhookParser.order(from: body)
+            order = WebhookParser.isLightspeedNative(body)
+                ? try WebhookParser.lightspeedOrder(from: body) : try WebhookParser.order(from: body)
         } catch {
             services.metrics.webhook(provider: "lightspeed", outcome: "invalid")
             throw Problem.badRequest(error.message)
@@ -86,7 +91,8 @@ struct WebhookRoutes {
 
     /// Checks media type, reads the body within the limit, and verifies its signature.
     func authenticatedBody(_ request: Request, context: VigilRequestContext, provider: String, secrets: [Secret],
-                           headers: [HTTPField.Name]) async throws -> Data {
+                           headers: [HTTPField.Name],
+                           alternative: (String, Data, [Secret]) -> Bool = { _, _, _ in false }) async throws -> Data {
         guard Self.isJSON(request.headers[.contentType]) else { throw Problem.unsupportedMediaType() }
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
@@ -96,7 +102,8 @@ struct WebhookRoutes {
             return body
         }
         let presented = headers.lazy.compactMap { request.headers[$0] }.first
-        guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) else {
+        guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets)
+                || alternative(presented, body, secrets) else {
             services.metrics.webhook(provider: provider, outcome: "rejected")
             await Auditor(store: services.store, clock: services.clock).record(
                 "webhook.authenticate", actor: "webhook", target: request.uri.path,

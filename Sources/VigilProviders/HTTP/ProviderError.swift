@@ -1,0 +1,57 @@
+import Foundation
+import VigilCore
+
+/// A provider call that failed. The description is what the order's timeline and the task's
+/// last error show: provider, operation, status and the provider's own message, never a
+/// credential or a request body.
+public struct ProviderError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Worth another try later (timeouts, connection errors, 429, 5xx).
+        case transient
+        /// Will fail the same way again (4xx, a refusal in the body); needs a person.
+        case permanent
+    }
+
+    public var provider: String
+    public var operation: String
+    public var kind: Kind
+    public var status: Int?
+    public var message: String
+    /// When the provider asked us to come back (`Retry-After`).
+    public var notBefore: Date?
+
+    public init(provider: String, operation: String, kind: Kind, status: Int? = nil, message: String,
+                notBefore: Date? = nil) {
+        self.provider = provider
+        self.operation = operation
+        self.kind = kind
+        self.status = status
+        self.message = String(message.prefix(300))
+        self.notBefore = notBefore
+    }
+
+    public var description: String {
+        var text = "\(provider) \(operation) failed"
+        if let status { text += " with HTTP \(status)" }
+        return text + ": \(message)"
+    }
+}
+
+/// A provider answered with a `Retry-After` longer than a call waits: try again then.
+public struct ProviderThrottled: RetryTiming, CustomStringConvertible {
+    public var error: ProviderError
+    public var retryNotBefore: Date
+    public var countsAsAttempt: Bool { true }
+    public var description: String { "\(error) (retry after \(retryNotBefore))" }
+}
+
+/// The provider's circuit is open: the call was not made, and the task waits for the circuit
+/// without using up an attempt.
+public struct ProviderUnavailable: RetryTiming, CustomStringConvertible {
+    public var provider: String
+    public var retryNotBefore: Date
+    public var countsAsAttempt: Bool { false }
+    public var description: String {
+        "\(provider) is unavailable (circuit open after repeated failures); calls resume after \(retryNotBefore)"
+    }
+}

@@ -1,0 +1,191 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import VigilCore
+
+/// One outbound request to a provider. Header values may hold credentials: they are sent, never
+/// logged or put in errors.
+public struct OutboundRequest: Sendable {
+    public var method: HTTPMethod
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: Data?
+
+    public init(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+public struct OutboundResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: Data
+
+    /// The provider's own words for an error, trimmed for a timeline entry.
+    public var snippet: String {
+        let text = String(decoding: body.prefix(600), as: UTF8.self)
+            .replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+        return text.isEmpty ? "(empty body)" : text
+    }
+}
+
+/// Settings for all provider calls.
+public struct ProviderHTTPSettings: Sendable {
+    /// Bound on one HTTP exchange, connect to last body byte.
+    public var timeout: TimeInterval
+    public var retry: CallRetryPolicy
+    public var breakerThreshold: Int
+    public var breakerCooldown: TimeInterval
+
+    public init(timeout: TimeInterval = 15, retry: CallRetryPolicy = CallRetryPolicy(), breakerThreshold: Int = 5,
+                breakerCooldown: TimeInterval = 30) {
+        self.timeout = timeout
+        self.retry = retry
+        self.breakerThreshold = breakerThreshold
+        self.breakerCooldown = breakerCooldown
+    }
+}
+
+/// The one HTTP client every live provider uses: per-call timeout, retries with full jitter for
+/// what is worth retrying, a circuit breaker per provider, latency and error metrics. The shared
+/// `HTTPClient` belongs to the caller, who shuts it down with the service group.
+public struct ProviderHTTPClient: Sendable {
+    static let maxResponseBytes = 1 << 20
+
+    let http: HTTPClient
+    let settings: ProviderHTTPSettings
+    let clock: any VigilClock
+    let logger: Logger
+    let metrics: any MetricsFactory
+    let random: @Sendable () -> Double
+    private let breakers: [String: CircuitBreaker]
+
+    public init(http: HTTPClient, settings: ProviderHTTPSettings, clock: any VigilClock, logger: Logger,
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+        self.http = http
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.random = random
+        var breakers: [String: CircuitBreaker] = [:]
+        for provider in ["veriff", "sendgrid", "payments", "lightspeed"] {
+            breakers[provider] = CircuitBreaker(threshold: settings.breakerThreshold, cooldown: settings.breakerCooldown)
+        }
+        self.breakers = breakers
+    }
+
+    public func breaker(for provider: String) -> CircuitBreaker? { breakers[provider] }
+
+    /// Sends `request`, retrying what is worth retrying. Returns the first 2xx response; throws
+    /// `ProviderError` (transient or permanent), `ProviderThrottled` or `ProviderUnavailable`.
+    /// `maxAttempts` overrides the policy (credential checks try once).
+    public func send(_ request: OutboundRequest, provider: String, operation: String,
+                     maxAttempts: Int? = nil) async throws -> OutboundResponse {
+        let breaker = breakers[provider]
+        var attempt = 0
+        while true {
+            attempt += 1
+            if let until = breaker?.admit(now: clock.now()) {
+                throw ProviderUnavailable(provider: provider, retryNotBefore: until)
+            }
+            var failure: ProviderError
+            var retryAfter: TimeInterval?
+            let started = ContinuousClock.now
+            do {
+                let response = try await exchange(request)
+                record(provider, operation, outcome: "\(response.status / 100)xx", since: started)
+                if (200..<300).contains(response.status) {
+                    breaker?.recordSuccess()
+                    return response
+                }
+                let retryable = CallRetryPolicy.isRetryable(status: response.status)
+                failure = ProviderError(provider: provider, operation: operation, kind: retryable ? .transient : .permanent,
+                                        status: response.status, message: response.snippet)
+                if response.status >= 500 {
+                    breaker?.recordFailure(now: clock.now())
+                } else {
+                    // The provider is up and answering; a 4xx or a throttle is not an outage.
+                    breaker?.recordSuccess()
+                }
+                guard retryable else { throw failure }
+                retryAfter = CallRetryPolicy.retryAfter(response.headers.first(name: "Retry-After"), now: clock.now())
+            } catch let error as ProviderError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                record(provider, operation, outcome: "error", since: started)
+                breaker?.recordFailure(now: clock.now())
+                failure = ProviderError(provider: provider, operation: operation, kind: .transient,
+                                        message: Self.describe(error))
+            }
+
+            let policy = settings.retry
+            let wait = retryAfter ?? policy.delay(afterAttempt: attempt, random: random())
+            if wait > policy.maxInCallWait {
+                throw ProviderThrottled(error: failure, retryNotBefore: clock.now().addingTimeInterval(wait))
+            }
+            guard attempt < (maxAttempts ?? policy.maxAttempts) else {
+                var last = failure
+                last.notBefore = retryAfter.map { clock.now().addingTimeInterval($0) }
+                if let notBefore = last.notBefore { throw ProviderThrottled(error: last, retryNotBefore: notBefore) }
+                throw last
+            }
+            logger.warning("provider call failed; retrying", metadata: [
+                "provider": .string(provider), "operation": .string(operation), "attempt": "\(attempt)",
+                "retry_in": .string(DurationText.format(wait)), "error": .string(failure.description)])
+            try await clock.sleep(until: clock.now().addingTimeInterval(wait))
+        }
+    }
+
+    private func exchange(_ request: OutboundRequest) async throws -> OutboundResponse {
+        var outbound = HTTPClientRequest(url: request.url)
+        outbound.method = request.method
+        for (name, value) in request.headers { outbound.headers.add(name: name, value: value) }
+        if !outbound.headers.contains(name: "User-Agent") {
+            outbound.headers.add(name: "User-Agent", value: "vigil/\(VigilVersion.current)")
+        }
+        if let body = request.body { outbound.body = .bytes(ByteBuffer(bytes: body)) }
+        let timeout = TimeAmount.milliseconds(Int64(settings.timeout * 1000))
+        let response = try await http.execute(outbound, timeout: timeout)
+        let body = try await response.body.collect(upTo: Self.maxResponseBytes)
+        return OutboundResponse(status: Int(response.status.code), headers: response.headers,
+                                body: Data(body.readableBytesView))
+    }
+
+    private func record(_ provider: String, _ operation: String, outcome: String, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        Counter(label: "vigil_provider_requests_total",
+                dimensions: [("provider", provider), ("operation", operation), ("outcome", outcome)], factory: metrics)
+            .increment()
+        Timer(label: "vigil_provider_request_duration_seconds",
+              dimensions: [("provider", provider), ("operation", operation)], factory: metrics)
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+
+    /// A transport failure in words an operator can act on, without URLs that might carry tokens.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+            return "no answer within the timeout"
+        case let error as HTTPClientError where error == .connectTimeout:
+            return "connecting timed out"
+        case let error as HTTPClientError where error == .remoteConnectionClosed:
+            return "the provider closed the connection"
+        case let error as HTTPClientError where error == .bodyLengthMismatch:
+            return "the response body was cut short"
+        case is NIOTooManyBytesError:
+            return "the response body is larger than \(maxResponseBytes) bytes"
+        default:
+            return "connection failed: \(String(describing: type(of: error)))"
+        }
+    }
+}
