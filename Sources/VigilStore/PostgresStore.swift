@@ -340,12 +340,15 @@ public final class PostgresStore: Store {
 
     public func releaseTask(_ task: ClaimedTask, runAt: Date, note: String?, now: Date) async throws {
         let runAt = max(runAt, now)
+        // A postponed task shows when it will run; one handed back at shutdown keeps its due time.
+        let postponedTo: Date? = runAt > now ? runAt : nil
         _ = try await transaction { tx in
             try await tx.fenced("""
                 UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END, attempts = attempts - 1,
                 first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
                 last_error = COALESCE(\(note), last_error),
-                lease_owner = NULL, lease_token = NULL, run_at = \(runAt), updated_at = \(now)
+                lease_owner = NULL, lease_token = NULL, run_at = \(runAt),
+                scheduled_at = COALESCE(\(postponedTo), scheduled_at), updated_at = \(now)
                 WHERE \(fence: task) RETURNING id
                 """)
         }

@@ -213,7 +213,8 @@ public final class SQLiteStore: Store {
                     attempts = attempts - 1,
                     first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
                     last_error = COALESCE(?3, last_error),
-                    lease_owner = NULL, lease_token = NULL, run_at = ?2, updated_at = ?1
+                    lease_owner = NULL, lease_token = NULL, run_at = ?2,
+                    scheduled_at = CASE WHEN ?2 > ?1 THEN ?2 ELSE scheduled_at END, updated_at = ?1
                 """, [.ms(now), .ms(max(runAt, now)), .optionalText(note)])
         }
     }
