@@ -24,8 +24,10 @@ paths:
       operationId: orderWebhook
       summary: Order events from the shop platform
       description: >-
-        Signed with X-Signature, the hex HMAC-SHA256 of the raw body under the Lightspeed secret.
-        The first delivery of an order.created opens a session (202); a repeat is 200 idempotent;
+        Two forms. The contract's JSON (OrderEvent), signed with X-Signature, the hex HMAC-SHA256 of
+        the raw body under the Lightspeed secret; or Lightspeed eCom's own order webhook
+        (LightspeedOrderWebhook), signed as Lightspeed signs it: X-Signature, the hex MD5 of the raw
+        body followed by the secret. The first delivery of an order.created opens a session (202); a repeat is 200 idempotent;
         other event types are recorded and answered 200 ignored.
       parameters:
         - $ref: '#/components/parameters/RequestID'
@@ -37,7 +39,10 @@ paths:
         required: true
         content:
           application/json:
-            schema: {$ref: '#/components/schemas/OrderEvent'}
+            schema:
+              anyOf:
+                - $ref: '#/components/schemas/OrderEvent'
+                - $ref: '#/components/schemas/LightspeedOrderWebhook'
       responses:
         '200':
           description: A repeat delivery, or an event type that needs no action
@@ -504,6 +509,21 @@ components:
         timestamp:
           type: [string, number]
           description: When the event was sent (RFC 3339 or seconds since 1970); older than VIGIL_WEBHOOK_MAX_AGE is refused as a replay
+    LightspeedOrderWebhook:
+      type: object
+      description: Lightspeed eCom's order resource as its webhooks deliver it; it names no payment, so a live refund for such an order goes to manual review
+      required: [order]
+      properties:
+        order:
+          type: object
+          required: [id, email, priceIncl]
+          properties:
+            id: {type: [integer, string]}
+            email: {type: string, format: email}
+            firstname: {type: string}
+            lastname: {type: string}
+            priceIncl: {type: number}
+            currency: {type: string}
     VeriffDecision:
       type: object
       required: [verification]
