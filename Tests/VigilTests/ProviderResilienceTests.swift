@@ -45,6 +45,36 @@ struct ProviderResilienceTests {
         }
     }
 
+    @Test("a provider echoing our credentials in an error does not put them on the timeline")
+    func echoedCredentialsAreScrubbed() async throws {
+        let fake = FakeProvider { request in
+            .json(400, #"{"error":"bad key \#(request.headers["Authorization"] ?? "") / \#(request.text)"}"#)
+        }
+        try await withSQLiteStore { store in
+            try await fake.run { base in
+                try await withProviderClient { client in
+                    let stripe = LiveProviders.make(liveSettings(base: base), http: client, store: store, clock: SystemClock()).payments
+                    let error = await #expect(throws: ProviderError.self) {
+                        try await stripe.refund(RefundRequest(orderId: "L1", paymentId: "pi_1", amount: 5, currency: "USD", reason: "declined"),
+                                                call: testCall)
+                    }
+                    let text = error.map(String.init(describing:)) ?? ""
+                    #expect(text.contains("bad key") && text.contains("<redacted>"))
+                    #expect(!text.contains("sk_test_gateway"))
+
+                    let gateway = LiveProviderSettings.Gateway.authorizeNet(loginId: Secret("login-id-42"), transactionKey: Secret("txkey-secret-99"))
+                    let anet = LiveProviders.make(liveSettings(base: base, gateway: gateway), http: client, store: store, clock: SystemClock()).payments
+                    let anetError = await #expect(throws: ProviderError.self) {
+                        try await anet.refund(RefundRequest(orderId: "L2", paymentId: "6001", amount: 5, currency: "USD", reason: "declined"),
+                                              call: ProviderCall(orderId: "L2", taskId: 2, idempotencyKey: "vigil_x"))
+                    }
+                    let anetText = anetError.map(String.init(describing:)) ?? ""
+                    #expect(!anetText.contains("txkey-secret-99") && !anetText.contains("login-id-42"))
+                }
+            }
+        }
+    }
+
     @Test("a Retry-After longer than a call waits reschedules the task for then; timeouts and bad bodies are transient")
     func throttledAndSlow() async throws {
         let fake = FakeProvider { request in

@@ -13,12 +13,28 @@ public struct OutboundRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: Data?
+    /// Credentials sent in the body (Authorize.Net's); with every header value they are scrubbed
+    /// from any provider answer quoted in an error, in case a provider echoes them back.
+    public var bodySecrets: [Secret]
 
-    public init(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) {
+    public init(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
+                bodySecrets: [Secret] = []) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.bodySecrets = bodySecrets
+    }
+
+    /// Values never to quote back: credentials in headers (with and without their scheme) and body.
+    var sensitiveValues: [String] {
+        var values = bodySecrets.map(\.value)
+        for (_, value) in headers {
+            values.append(value)
+            if let space = value.firstIndex(of: " ") { values.append(String(value[value.index(after: space)...])) }
+        }
+        // Short values (content types, "true") are not credentials and would garble the text.
+        return values.filter { $0.count >= 8 }.sorted { $0.count > $1.count }
     }
 }
 
@@ -27,10 +43,15 @@ public struct OutboundResponse: Sendable {
     public var headers: HTTPHeaders
     public var body: Data
 
-    /// The provider's own words for an error, trimmed for a timeline entry.
+    /// Values scrubbed from `snippet`.
+    var sensitiveValues: [String] = []
+
+    /// The provider's own words for an error, trimmed for a timeline entry, any credential of the
+    /// request scrubbed out.
     public var snippet: String {
-        let text = String(decoding: body.prefix(600), as: UTF8.self)
+        var text = String(decoding: body.prefix(600), as: UTF8.self)
             .replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+        for value in sensitiveValues { text = text.replacingOccurrences(of: value, with: "<redacted>") }
         return text.isEmpty ? "(empty body)" : text
     }
 }
@@ -158,7 +179,7 @@ public struct ProviderHTTPClient: Sendable {
         let response = try await http.execute(outbound, timeout: timeout)
         let body = try await response.body.collect(upTo: Self.maxResponseBytes)
         return OutboundResponse(status: Int(response.status.code), headers: response.headers,
-                                body: Data(body.readableBytesView))
+                                body: Data(body.readableBytesView), sensitiveValues: request.sensitiveValues)
     }
 
     private func record(_ provider: String, _ operation: String, outcome: String, since started: ContinuousClock.Instant) {

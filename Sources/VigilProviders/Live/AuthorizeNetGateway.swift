@@ -99,7 +99,8 @@ struct AuthorizeNetGateway: PaymentGateway {
         ] + fields))]))
         let response = try await http.send(OutboundRequest(.POST, "\(baseURL)/xml/v1/request.api", headers: [
             ("Content-Type", "application/json"),
-        ], body: Data(body.utf8)), provider: "payments", operation: operation, maxAttempts: maxAttempts)
+        ], body: Data(body.utf8), bodySecrets: [loginId, transactionKey]), provider: "payments", operation: operation,
+        maxAttempts: maxAttempts)
         guard let object = ProviderJSON.object(response.body) else {
             throw failure(.transient, "unreadable answer: \(response.snippet)")
         }
