@@ -13,7 +13,8 @@ public struct QueueMetrics: Sendable {
     /// Records nothing.
     public static var disabled: QueueMetrics { QueueMetrics(factory: NOOPMetricsHandler.instance) }
 
-    /// `outcome`: succeeded, retrying, dead, released (handed back at shutdown), lease_lost.
+    /// `outcome`: succeeded, retrying, dead, postponed (provider down; attempt not counted),
+    /// released (handed back at shutdown), lease_lost.
     /// Each task makes at most one provider call, so by `kind` these are also the provider calls'
     /// outcomes and latency.
     func finished(queue: String, kind: String, outcome: String, after duration: Duration) {

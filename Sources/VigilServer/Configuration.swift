@@ -274,6 +274,9 @@ public struct VigilConfig: Sendable {
             templates[kind] = try required(config.emailTemplates[kind], variable, "a SendGrid dynamic template id for \(kind.rawValue) emails")
         }
         templates[.resubmission] = config.emailTemplates[.resubmission]
+        if let from = config.emailFrom, !from.contains("@") || from.contains(where: \.isWhitespace) {
+            throw ConfigError("VIGIL_EMAIL_FROM", "'\(from)' is not an email address")
+        }
         let lightspeedToken = try required(config.lightspeedAPIToken, "VIGIL_LIGHTSPEED_API_TOKEN", "the Lightspeed API key and secret as KEY:SECRET")
         guard lightspeedToken.value.contains(":") else {
             throw ConfigError("VIGIL_LIGHTSPEED_API_TOKEN", "must be the API key and secret as KEY:SECRET")

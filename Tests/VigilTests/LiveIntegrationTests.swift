@@ -80,6 +80,9 @@ struct LiveModeTests {
         env["VIGIL_LIGHTSPEED_API_TOKEN"] = "just-a-token"
         #expect(error(env)?.variable == "VIGIL_LIGHTSPEED_API_TOKEN")
         env = Self.complete
+        env["VIGIL_EMAIL_FROM"] = "shop"
+        #expect(error(env)?.variable == "VIGIL_EMAIL_FROM")
+        env = Self.complete
         env["VIGIL_PROVIDER_TIMEOUT"] = "0s"
         #expect(error(env)?.variable == "VIGIL_PROVIDER_TIMEOUT")
         #expect(try VigilConfig.load(environment: [:]).live == nil, "sandbox needs no credentials")

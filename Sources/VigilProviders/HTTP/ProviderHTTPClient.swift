@@ -203,6 +203,8 @@ public struct ProviderHTTPClient: Sendable {
             return "the provider closed the connection"
         case let error as HTTPClientError where error == .bodyLengthMismatch:
             return "the response body was cut short"
+        case let error as IOError:
+            return "connection failed: \(error.description)"
         case is NIOTooManyBytesError:
             return "the response body is larger than \(maxResponseBytes) bytes"
         default:
