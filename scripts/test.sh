@@ -6,44 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-find_pg() {
-    pg_bin=""
-    for dir in /usr/lib/postgresql/*/bin; do
-        [ -x "$dir/initdb" ] && pg_bin="$dir"
-    done
-}
-find_pg
-if [ -z "$pg_bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "scripts/test.sh: installing PostgreSQL (apt-get install postgresql)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    find_pg
-fi
-if [ -z "$pg_bin" ]; then
-    echo "scripts/test.sh: PostgreSQL server binaries not found; install them (apt-get install -y postgresql) or run as root" >&2
-    exit 1
-fi
-
-# initdb refuses to run as root: run the cluster as the postgres user in that case.
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-pg_dir=$(mktemp -d /tmp/vigil-pg.XXXXXX)
-[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
-pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-stop_pg() {
-    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-}
+. scripts/private-postgres.sh
 trap stop_pg EXIT
+start_private_pg scripts/test.sh
 
-as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U vigil --auth=trust -E UTF8 >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w start \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=400" >/dev/null
-echo "scripts/test.sh: PostgreSQL $("$pg_bin/postgres" --version | awk "{print \$3}") on 127.0.0.1:$pg_port"
-
-export VIGIL_TEST_POSTGRES_URL="postgres://vigil@127.0.0.1:$pg_port/postgres?sslmode=disable"
+export VIGIL_TEST_POSTGRES_URL="$pg_url"
 export VIGIL_TEST_PG_BIN="$pg_bin"
 
 swift build --build-tests
@@ -60,7 +27,7 @@ if [ $# -eq 0 ]; then
         "$venv/bin/pip" install -q "schemathesis==4.32.5"
     fi
     fuzz_dir=$(mktemp -d /tmp/vigil-fuzz.XXXXXX)
-    fuzz_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    fuzz_port=$(free_port)
     bin_dir=$(swift build --show-bin-path)
     (cd "$fuzz_dir" && VIGIL_PORT=$fuzz_port VIGIL_ADMIN_TOKEN=fuzz-token VIGIL_LOG_LEVEL=warning \
         exec "$bin_dir/vigil" serve >"$fuzz_dir/serve.log" 2>&1) &
