@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-swift build -c release >/dev/null
+swift build -c release 2>&1 | grep -E "error|Compiling|Build complete" | tail -1
 bin=$(swift build -c release --show-bin-path)
 echo "machine: $(nproc) cores, $(uname -sr); $(swift --version 2>/dev/null | head -1)"
 
