@@ -80,7 +80,7 @@ struct ProviderResilienceTests {
         let fake = FakeProvider { request in
             switch request.path {
             case "/throttle": FakeReply(status: 429, body: "{}", headers: [("Retry-After", "120")])
-            case "/slow": FakeReply(status: 200, body: "{}", delay: .seconds(2))
+            case "/slow": FakeReply(status: 200, body: "{}", delay: .seconds(3))
             default: .json(200, "<html>gateway error</html>")
             }
         }
@@ -95,7 +95,7 @@ struct ProviderResilienceTests {
                 #expect(throttled?.countsAsAttempt == true)
                 #expect(fake.received(at: "/throttle").count == 1, "not waited out inside the call")
             }
-            try await withProviderClient(timeout: 0.3, maxAttempts: 2) { client in
+            try await withProviderClient(timeout: 1, maxAttempts: 2) { client in
                 let slow = await #expect(throws: ProviderError.self) {
                     try await client.send(OutboundRequest(.GET, "\(base)/slow"), provider: "sendgrid", operation: "send_email")
                 }
