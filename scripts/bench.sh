@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Vigil's benchmarks (docs/BENCHMARKS.md): a release build, then on SQLite and on a private
 # PostgreSQL cluster: start-up time to a 200 from /healthz, idle resident memory, webhook ingest
-# over HTTP from a separate load-generator process, and the same order transaction committed
-# straight through the store (the database's own limit for that work). Prints figures only.
+# over HTTP from a separate load-generator process, the same order transaction committed
+# straight through the store, pgbench running that transaction as SQL (PostgreSQL's own rate),
+# task dispatch and timer lag. Prints figures only.
 #   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +51,26 @@ serve "sqlite://$work/serve.sqlite"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
 stop_server
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count"
+dispatch() {
+    local database="$1"
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 | paste -sd ';' | sed 's/;/\n  /'
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 --instances 2 | paste -sd ';' | sed 's/;/\n  /'
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
+}
+dispatch "sqlite://$work/dispatch.sqlite"
 
 echo "== PostgreSQL"
 start_private_pg scripts/bench.sh >/dev/null
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil serve
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil store
+as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil dispatch
 serve "postgres://vigil@127.0.0.1:$pg_port/serve?sslmode=disable"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
 stop_server
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
+dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
+# PostgreSQL's own rate for the same work: the order transaction as SQL, from pgbench, on the
+# schema Vigil migrated into the store database.
+echo "  pgbench, the order transaction as SQL at $concurrency clients:"
+"$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U vigil -n -f scripts/bench/order-transaction.sql -c "$concurrency" -j 2 \
+    -t $(( store_count / concurrency + 1 )) store 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'

@@ -14,7 +14,7 @@ struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
         abstract: "Measure Vigil: webhook ingest over HTTP, and the same work straight on the store.",
-        subcommands: [Ingest.self, StoreIngest.self])
+        subcommands: [Ingest.self, StoreIngest.self, Dispatch.self])
 }
 
 /// Percentiles of a sample, in milliseconds.
@@ -115,20 +115,7 @@ struct StoreIngest: AsyncParsableCommand {
     @Option(help: "Committers running at once.") var concurrency = 1
 
     func run() async throws {
-        var logger = Logger(label: "vigil.bench")
-        logger.logLevel = .warning
-        let store: any Store
-        if database.hasPrefix("sqlite://") {
-            store = try await SQLiteStore.open(path: String(database.dropFirst("sqlite://".count)), logger: logger)
-        } else {
-            guard let url = URLComponents(string: database), let host = url.host else {
-                throw ValidationError("--database must be sqlite://PATH or postgres://USER@HOST:PORT/DB")
-            }
-            store = PostgresStore(settings: PostgresSettings(
-                host: host, port: url.port ?? 5432, user: url.user ?? "postgres", password: url.password,
-                database: String(url.path.dropFirst()), tls: .disable, poolMax: max(4, concurrency + 2),
-                connectTimeout: 10, idleTimeout: 60, queryTimeout: 30), logger: logger)
-        }
+        let store = try await BenchStore.open(database, poolMax: max(4, concurrency + 2))
         let count = count, concurrency = concurrency
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await store.run() }
@@ -159,5 +146,27 @@ struct StoreIngest: AsyncParsableCommand {
             group.cancelAll()
         }
         try await store.close()
+    }
+}
+
+enum BenchStore {
+    static let logger: Logger = {
+        var logger = Logger(label: "vigil.bench")
+        // Workers report the cancellation that ends a run as a failed claim; that is not news.
+        logger.logLevel = .error
+        return logger
+    }()
+
+    static func open(_ database: String, poolMax: Int) async throws -> any Store {
+        if database.hasPrefix("sqlite://") {
+            return try await SQLiteStore.open(path: String(database.dropFirst("sqlite://".count)), logger: logger)
+        }
+        guard let url = URLComponents(string: database), let host = url.host else {
+            throw ValidationError("--database must be sqlite://PATH or postgres://USER@HOST:PORT/DB")
+        }
+        return PostgresStore(settings: PostgresSettings(
+            host: host, port: url.port ?? 5432, user: url.user ?? "postgres", password: url.password,
+            database: String(url.path.dropFirst()), tls: .disable, poolMax: poolMax,
+            connectTimeout: 10, idleTimeout: 60, queryTimeout: 30), logger: logger)
     }
 }
