@@ -87,7 +87,7 @@ struct Dispatch: AsyncParsableCommand {
             let lags = Latencies(recorder.lags.withLock { $0 })
             if trickle == nil {
                 let span = finished.timeIntervalSince(firstDue)
-                print(String(format: "dispatch: %d timers due within one second, %d instance(s) × %d workers: all completed %.2f s after the first was due; %.0f tasks/s",
+                print(String(format: "dispatch: %d timers due within one second, %d instance(s) × %d workers: all completed %.2f s after the first was due, %.0f tasks/s",
                              total, instances, workers, span, Double(total) / span))
             } else {
                 print("trickle: \(total) timers at \(trickle ?? 0)/s, each due 1 s after creation, \(instances) instance(s) × \(workers) workers")
