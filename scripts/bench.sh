@@ -4,12 +4,14 @@
 # over HTTP from a separate load-generator process, the same order transaction committed
 # straight through the store, pgbench running that transaction as SQL (PostgreSQL's own rate),
 # task dispatch and timer lag. Prints figures only.
-#   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000)
+#   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000),
+#   BENCH_PENDING (1000000 future timers for the scale run; 0 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${BENCH_REQUESTS:-20000}
 concurrency=${BENCH_CONCURRENCY:-64}
 store_count=${BENCH_STORE_COUNT:-5000}
+pending=${BENCH_PENDING:-1000000}
 
 . scripts/private-postgres.sh
 work=$(mktemp -d /tmp/vigil-bench.XXXXXX)
@@ -58,17 +60,24 @@ dispatch() {
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
 }
 dispatch "sqlite://$work/dispatch.sqlite"
+scale() {
+    [ "$pending" -gt 0 ] || return 0
+    "$bin/vigil-bench" scale --database "$1" --pending "$pending" --concurrency "$2" | sed 's/^/  /'
+}
+scale "sqlite://$work/scale.sqlite" 1
 
 echo "== PostgreSQL"
 start_private_pg scripts/bench.sh >/dev/null
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil serve
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil store
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil dispatch
+as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil scale
 serve "postgres://vigil@127.0.0.1:$pg_port/serve?sslmode=disable"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
 stop_server
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
 dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
+scale "postgres://vigil@127.0.0.1:$pg_port/scale" 16
 # PostgreSQL's own rate for the same work: the order transaction as SQL, from pgbench, on the
 # schema Vigil migrated into the store database.
 echo "  pgbench, the order transaction as SQL at $concurrency clients:"

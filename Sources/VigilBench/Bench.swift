@@ -14,7 +14,7 @@ struct VigilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil-bench",
         abstract: "Measure Vigil: webhook ingest over HTTP, and the same work straight on the store.",
-        subcommands: [Ingest.self, StoreIngest.self, Dispatch.self])
+        subcommands: [Ingest.self, StoreIngest.self, Dispatch.self, Scale.self])
 }
 
 /// Percentiles of a sample, in milliseconds.

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import VigilCore
+import VigilFlow
+import VigilQueue
+import VigilStore
+
+/// Claim cost and ingest with many future timers pending, against the same database empty.
+struct Scale: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Claim cost and store ingest with an empty queue, then with --pending future timers.")
+
+    @Option(help: "sqlite://PATH or postgres://... (a fresh database).") var database: String
+    @Option(help: "Future timers to add before the second measurement.") var pending = 1_000_000
+    @Option(help: "Orders committed in each ingest measurement.") var orders = 2_000
+    @Option(help: "Committers running at once during ingest.") var concurrency = 1
+
+    struct Figures {
+        var claimMs: Double
+        var ingestPerSecond: Double
+    }
+
+    func run() async throws {
+        let store = try await BenchStore.open(database, poolMax: max(4, concurrency + 2))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            try await store.waitUntilReachable(timeout: 10)
+            _ = try await store.migrate()
+            try await compare(store)
+            group.cancelAll()
+        }
+        try await store.close()
+    }
+
+    func compare(_ store: any Store) async throws {
+        let empty = try await measure(store, round: "empty")
+        print(String(format: "empty queue: claim %.3f ms per claim of 10; ingest %.0f orders/s", empty.claimMs, empty.ingestPerSecond))
+
+        let started = ContinuousClock.now
+        let due = Date().addingTimeInterval(30 * 86400)
+        for batch in stride(from: 0, to: pending, by: 5_000) {
+            _ = try await store.write { tx in
+                for n in batch..<min(batch + 5_000, pending) {
+                    _ = try await tx.enqueue(NewTask(name: "pending-\(n)", queue: FlowQueues.timers, kind: "deadline",
+                                                     orderId: "pending-\(n)", runAt: due.addingTimeInterval(Double(n % 86400))),
+                                             now: Date())
+                }
+            }
+        }
+        print(String(format: "added %d future timers in %.0f s", pending, seconds(since: started)))
+
+        let full = try await measure(store, round: "full")
+        print(String(format: "%d pending: claim %.3f ms per claim of 10 (%.2fx empty); ingest %.0f orders/s (%.2fx empty)",
+                     pending, full.claimMs, full.claimMs / empty.claimMs, full.ingestPerSecond,
+                     full.ingestPerSecond / empty.ingestPerSecond))
+    }
+
+    /// Claim cost on the timers queue with 2,000 tasks due now among whatever is pending, then
+    /// `orders` order transactions through the flow.
+    func measure(_ store: any Store, round: String) async throws -> Figures {
+        _ = try await store.write { tx in
+            for n in 0..<2_000 {
+                _ = try await tx.enqueue(NewTask(name: "due-\(round)-\(n)", queue: FlowQueues.timers, kind: "noop",
+                                                 runAt: Date().addingTimeInterval(-1)), now: Date())
+            }
+        }
+        let claimStarted = ContinuousClock.now
+        var claims = 0
+        while true {
+            let claimed = try await store.taskStore.claimTasks(
+                queue: FlowQueues.timers, limit: 10, owner: "scale", now: Date(), leaseDuration: 600)
+            if claimed.isEmpty { break }
+            claims += 1
+        }
+        let claimMs = seconds(since: claimStarted) * 1000 / Double(max(claims, 1))
+
+        let flow = VerificationFlow(store: store, clock: SystemClock(), settings: FlowSettings(
+            verificationDeadline: 72 * 3600, reminderAfter: 24 * 3600))
+        let ingestStarted = ContinuousClock.now
+        let orders = orders, concurrency = concurrency
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<concurrency {
+                group.addTask {
+                    var n = w
+                    while n < orders {
+                        _ = try await flow.receiveOrder(OrderEvent(
+                            event: "order.created", orderId: "scale-\(round)-\(n)", customerEmail: "c\(n)@example.com",
+                            orderTotal: 10, currency: "USD", paymentId: "pi_\(n)"), payload: "{}")
+                        n += concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Figures(claimMs: claimMs, ingestPerSecond: Double(orders) / seconds(since: ingestStarted))
+    }
+
+    func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
