@@ -6,7 +6,8 @@ import Synchronization
 final class AsyncLock: Sendable {
     private struct Waiter {
         let id: UInt64
-        let continuation: CheckedContinuation<Void, any Error>
+        /// Resumes the waiter: with nil when it gets the lock, with an error when it gives up.
+        let resume: @Sendable ((any Error)?) -> Void
     }
     private struct State {
         var locked = false
@@ -29,7 +30,9 @@ final class AsyncLock: Sendable {
                         state.locked = true
                         return true
                     }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    state.waiters.append(Waiter(id: id, resume: { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                    }))
                     return false
                 }
                 switch acquired {
@@ -43,7 +46,24 @@ final class AsyncLock: Sendable {
                 guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.waiters.remove(at: index)
             }
-            waiter?.continuation.resume(throwing: CancellationError())
+            waiter?.resume(CancellationError())
+        }
+    }
+
+    /// Takes the lock even if the task is cancelled: for a group-commit leader, whose batch holds
+    /// other callers' transactions that must run and be answered whatever happens to it.
+    func lockIgnoringCancellation() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let acquired: Bool = state.withLock { state in
+                if !state.locked {
+                    state.locked = true
+                    return true
+                }
+                state.nextId += 1
+                state.waiters.append(Waiter(id: state.nextId, resume: { _ in continuation.resume() }))
+                return false
+            }
+            if acquired { continuation.resume() }
         }
     }
 
@@ -56,7 +76,7 @@ final class AsyncLock: Sendable {
             }
             return state.waiters.removeFirst()
         }
-        next?.continuation.resume()
+        next?.resume(nil)
     }
 
     func withLock<T>(_ body: () async throws -> T) async throws -> T {

@@ -15,6 +15,7 @@ public final class SQLiteStore: Store {
     let writer: SQLiteConnection
     let reader: SQLiteConnection
     let writeLock = AsyncLock()
+    let commits = SQLiteCommitGroup()
     public let wakeups = WakeupHub()
     public let path: String
 
@@ -77,23 +78,52 @@ public final class SQLiteStore: Store {
         try await transaction { try await body($0) }
     }
 
-    /// A write transaction on the writer connection; wakes the workers of queues that got work.
-    func transaction<T: Sendable>(_ body: @Sendable (SQLiteTransaction) async throws -> T) async throws -> T {
-        let (result, queues) = try await writeLock.withLock { () async throws -> (T, Set<String>) in
+    /// A write transaction on the writer connection, group-committed with any that run at the
+    /// same time (see `SQLiteCommitGroup`); returns after the commit.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteTransaction) async throws -> T) async throws -> T {
+        try await commits.submit(body) { bodies in await self.commit(bodies) }
+    }
+
+    /// Runs a batch of transactions as one SQLite transaction: each in a savepoint of its own
+    /// when there are several, one commit for all. Wakes the workers of queues that got work.
+    private func commit(_ bodies: [@Sendable (SQLiteTransaction) async throws -> any Sendable]) async
+        -> [Result<any Sendable, any Error>] {
+        // The leader may be a request that has since timed out; its batch runs regardless.
+        await writeLock.lockIgnoringCancellation()
+        defer { writeLock.unlock() }
+        let alone = bodies.count == 1
+        var results: [Result<any Sendable, any Error>] = []
+        var queues: Set<String> = []
+        do {
             _ = try await writer.query("BEGIN IMMEDIATE")
-            let tx = SQLiteTransaction(connection: writer)
-            do {
-                let result = try await body(tx)
-                _ = try await writer.query("COMMIT")
-                return (result, tx.wakeQueues)
-            } catch {
-                _ = try? await writer.query("ROLLBACK")
-                throw error
+            for body in bodies {
+                let tx = SQLiteTransaction(connection: writer)
+                if !alone { _ = try await writer.query("SAVEPOINT vigil_tx") }
+                do {
+                    let value = try await body(tx)
+                    if !alone { _ = try await writer.query("RELEASE vigil_tx") }
+                    results.append(.success(value))
+                    queues.formUnion(tx.wakeQueues)
+                } catch {
+                    // Undo this transaction alone; if SQLite has already rolled back everything
+                    // (a full disk, an I/O error), the savepoint is gone and the batch fails.
+                    if alone { throw error }
+                    _ = try await writer.query("ROLLBACK TO vigil_tx")
+                    _ = try await writer.query("RELEASE vigil_tx")
+                    results.append(.failure(error))
+                }
             }
+            _ = try await writer.query("COMMIT")
+        } catch {
+            _ = try? await writer.query("ROLLBACK")
+            return bodies.map { _ in .failure(error) }
         }
         if !queues.isEmpty { wakeups.wake(queues: queues) }
-        return result
+        return results
     }
+
+    /// Group-commit figures, for metrics and benchmarks.
+    public var groupCommitStats: GroupCommitStats { commits.stats }
 
     // MARK: Migrations
 
@@ -150,8 +180,8 @@ public final class SQLiteStore: Store {
         guard limit > 0 else { return [] }
         let token = UUID().uuidString
         let leaseUntil = now.addingTimeInterval(leaseDuration)
-        let rows = try await writeLock.withLock {
-            try await writer.query("""
+        let rows = try await transaction { tx in
+            try await tx.connection.query("""
                 UPDATE tasks SET state = 'running', attempts = attempts + 1,
                     first_attempt_at = COALESCE(first_attempt_at, ?1), lease_owner = ?2, lease_token = ?3,
                     run_at = ?4, updated_at = ?1

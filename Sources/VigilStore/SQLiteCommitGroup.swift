@@ -1,0 +1,135 @@
+import Synchronization
+
+/// Group commit for SQLite's single writer. Concurrent write transactions are joined into one
+/// SQLite transaction and share its commit (and its fsync); each caller is answered only after
+/// that commit, so nothing is acknowledged before it is durable.
+///
+/// There is no background task: the first caller to find the writer idle becomes the *leader*.
+/// It runs its own transaction together with every one that queued meanwhile, then hands the
+/// lead to the next waiting caller, which does the same for the ones that queued during that
+/// commit. Under load the batches grow by themselves; alone, a transaction is a batch of one.
+///
+/// Each transaction of a batch runs inside its own savepoint, so one that throws is rolled back
+/// alone and the others still commit. If the commit itself fails, every transaction of the batch
+/// fails with that error and none is applied.
+final class SQLiteCommitGroup: Sendable {
+    /// One queued transaction, type-erased.
+    struct Job: Sendable {
+        let id: UInt64
+        let body: @Sendable (SQLiteTransaction) async throws -> any Sendable
+        let continuation: CheckedContinuation<Turn, Never>
+    }
+
+    /// What a waiting caller is woken with: its answer, or the lead.
+    enum Turn: Sendable {
+        case lead
+        case done(Result<any Sendable, any Error>)
+    }
+
+    private struct State {
+        var leading = false
+        var pending: [Job] = []
+        var nextId: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let commits = Atomic<Int>(0)
+    private let transactions = Atomic<Int>(0)
+    /// The most transactions one commit takes; later ones wait for the next commit.
+    let maxBatch: Int
+
+    init(maxBatch: Int = 256) {
+        self.maxBatch = maxBatch
+    }
+
+    /// Runs `body` in a group-committed transaction. `runBatch` executes a batch (the leader's
+    /// own transaction first) and returns one result per transaction, in order.
+    func submit<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteTransaction) async throws -> T,
+        runBatch: @Sendable ([@Sendable (SQLiteTransaction) async throws -> any Sendable]) async
+            -> [Result<any Sendable, any Error>]
+    ) async throws -> T {
+        let erased: @Sendable (SQLiteTransaction) async throws -> any Sendable = { try await body($0) }
+        let id = state.withLock { state in
+            state.nextId += 1
+            return state.nextId
+        }
+        let turn: Turn = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
+                let leadNow = state.withLock { state -> Bool in
+                    if !state.leading {
+                        state.leading = true
+                        return true
+                    }
+                    state.pending.append(Job(id: id, body: erased, continuation: continuation))
+                    return false
+                }
+                if leadNow { continuation.resume(returning: .lead) }
+            }
+        } onCancel: {
+            // Only a transaction still waiting can be withdrawn; once a leader has taken it, it
+            // runs and its caller hears how it went.
+            let withdrawn: Job? = state.withLock { state in
+                guard let index = state.pending.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.pending.remove(at: index)
+            }
+            withdrawn?.continuation.resume(returning: .done(.failure(CancellationError())))
+        }
+
+        let outcome: Result<any Sendable, any Error>
+        switch turn {
+        case .done(let result):
+            outcome = result
+        case .lead:
+            outcome = await lead(own: erased, runBatch: runBatch)
+        }
+        guard let value = try outcome.get() as? T else {
+            throw StoreError("a group-committed transaction returned a value of an unexpected type")
+        }
+        return value
+    }
+
+    /// Batches run so far, the transactions they held, and how many wait for the next one.
+    var stats: GroupCommitStats {
+        GroupCommitStats(commits: commits.load(ordering: .relaxed), transactions: transactions.load(ordering: .relaxed),
+                         waiting: state.withLock { $0.pending.count })
+    }
+
+    /// Runs one batch as the leader, answers its followers, and passes the lead on.
+    private func lead(
+        own: @escaping @Sendable (SQLiteTransaction) async throws -> any Sendable,
+        runBatch: @Sendable ([@Sendable (SQLiteTransaction) async throws -> any Sendable]) async
+            -> [Result<any Sendable, any Error>]
+    ) async -> Result<any Sendable, any Error> {
+        let followers: [Job] = state.withLock { state in
+            let taken = Array(state.pending.prefix(maxBatch - 1))
+            state.pending.removeFirst(taken.count)
+            return taken
+        }
+        let results = await runBatch([own] + followers.map(\.body))
+        commits.add(1, ordering: .relaxed)
+        transactions.add(results.count, ordering: .relaxed)
+        for (job, result) in zip(followers, results.dropFirst()) {
+            job.continuation.resume(returning: .done(result))
+        }
+        let next: Job? = state.withLock { state in
+            if state.pending.isEmpty {
+                state.leading = false
+                return nil
+            }
+            return state.pending.removeFirst()
+        }
+        next?.continuation.resume(returning: .lead)
+        return results.first ?? .failure(StoreError("the commit group lost a transaction's result"))
+    }
+}
+
+/// How well group commit is batching: `transactions / commits` is the mean batch size.
+public struct GroupCommitStats: Sendable, Equatable {
+    /// SQLite transactions run (each one commit, successful or not).
+    public var commits: Int
+    /// Callers' transactions those commits held.
+    public var transactions: Int
+    /// Callers' transactions queued for the next commit.
+    public var waiting: Int
+}

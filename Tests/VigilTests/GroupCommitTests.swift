@@ -1,0 +1,124 @@
+import Foundation
+import Synchronization
+import Testing
+import VigilCore
+import VigilQueue
+import VigilStore
+
+/// SQLite's group commit: concurrent transactions share one commit, each answered after it, and
+/// one that fails is undone alone.
+@Suite("SQLite group commit")
+struct GroupCommitTests {
+    /// A gate a transaction body waits at, so a test can queue others behind it.
+    final class Gate: Sendable {
+        private let opened = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let pass = opened.withLock { state -> Bool in
+                    if state.open { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if pass { continuation.resume() }
+            }
+        }
+        func open() {
+            let waiters = opened.withLock { state in
+                state.open = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    struct Refused: Error {}
+
+    static func event(_ n: Int) -> @Sendable (any StoreTransaction) async throws -> Int {
+        { tx in
+            try await tx.appendEvent(orderId: "o\(n)", type: "test", at: Date(), data: "{}")
+            if n % 5 == 0 { throw Refused() }
+            return n
+        }
+    }
+
+    @Test("transactions queued behind a running commit share the next one; a failing one is undone alone")
+    func batchesAndIsolates() async throws {
+        try await withSQLiteStore { (store: SQLiteStore) async throws in
+            let before = store.groupCommitStats
+            let gate = Gate()
+            let started = Gate()
+            try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                group.addTask {
+                    _ = try await store.write { tx in
+                        try await tx.appendEvent(orderId: "first", type: "test", at: Date(), data: "{}")
+                        started.open()
+                        await gate.wait()
+                        return 0
+                    }
+                    return (-1, true)
+                }
+                await started.wait()
+                for n in 1...40 {
+                    group.addTask {
+                        do {
+                            let value = try await store.write(Self.event(n))
+                            return (value, true)
+                        } catch is Refused {
+                            return (n, false)
+                        }
+                    }
+                }
+                // Not a sleep: yields until all 40 are queued behind the gated leader.
+                while store.groupCommitStats.waiting < 40 { await Task.yield() }
+                gate.open()
+                var outcomes: [Int: Bool] = [:]
+                for try await (n, ok) in group { outcomes[n] = ok }
+                for n in 1...40 { #expect(outcomes[n] == (n % 5 != 0), "order \(n)") }
+            }
+            let after = store.groupCommitStats
+            #expect(after.commits - before.commits == 2, "the gated transaction, then one commit for the 40 behind it")
+            #expect(after.transactions - before.transactions == 41)
+            for n in 1...40 {
+                let rows = try await store.events(orderId: "o\(n)")
+                #expect(rows.count == (n % 5 == 0 ? 0 : 1), "order \(n): a refused transaction leaves nothing")
+            }
+            #expect(try await store.events(orderId: "first").count == 1)
+        }
+    }
+
+    @Test("a queued transaction whose caller is cancelled is withdrawn and never runs")
+    func cancelledWhileQueued() async throws {
+        try await withSQLiteStore { (store: SQLiteStore) async throws in
+            let gate = Gate()
+            let started = Gate()
+            let ran = Atomic<Bool>(false)
+            let leader = Task {
+                try await store.write { tx in
+                    started.open()
+                    await gate.wait()
+                    try await tx.appendEvent(orderId: "leader", type: "test", at: Date(), data: "{}")
+                    return 1
+                }
+            }
+            await started.wait()
+            let queued = Task {
+                try await store.write { tx in
+                    ran.store(true, ordering: .relaxed)
+                    try await tx.appendEvent(orderId: "withdrawn", type: "test", at: Date(), data: "{}")
+                    return 2
+                }
+            }
+            while store.groupCommitStats.waiting < 1 { await Task.yield() }
+            queued.cancel()
+            await #expect(throws: CancellationError.self) { try await queued.value }
+            gate.open()
+            #expect(try await leader.value == 1)
+            #expect(ran.load(ordering: .relaxed) == false)
+            #expect(try await store.events(orderId: "withdrawn").isEmpty)
+            #expect(try await store.events(orderId: "leader").count == 1)
+            // The writer is free again: a later transaction commits on its own.
+            #expect(try await store.write { _ in 3 } == 3)
+        }
+    }
+}
