@@ -5,13 +5,16 @@
 # straight through the store, pgbench running that transaction as SQL (PostgreSQL's own rate),
 # task dispatch and timer lag. Prints figures only.
 #   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000),
-#   BENCH_PENDING (1000000 future timers for the scale run; 0 skips it)
+#   BENCH_PENDING (10000000 future timers for the scale run; 0 skips it), BENCH_ONLY (sqlite or
+#   postgres: run one backend only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${BENCH_REQUESTS:-20000}
 concurrency=${BENCH_CONCURRENCY:-64}
 store_count=${BENCH_STORE_COUNT:-5000}
-pending=${BENCH_PENDING:-1000000}
+pending=${BENCH_PENDING:-10000000}
+only=${BENCH_ONLY:-}
+command -v sqlite3 >/dev/null || { apt-get install -y sqlite3 >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y sqlite3 >/dev/null; }; }
 
 . scripts/private-postgres.sh
 work=$(mktemp -d /tmp/vigil-bench.XXXXXX)
@@ -48,24 +51,53 @@ stop_server() {
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
 
-echo "== SQLite"
-serve "sqlite://$work/serve.sqlite"
-echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
-stop_server
-echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count"
 dispatch() {
     local database="$1"
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 | paste -sd ';' | sed 's/;/\n  /'
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 --instances 2 | paste -sd ';' | sed 's/;/\n  /'
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
 }
-dispatch "sqlite://$work/dispatch.sqlite"
+# Claim cost and ingest on an empty queue, then with $pending future timers added by one SQL
+# statement (seed), and the service's resident memory on that database.
 scale() {
+    local database="$1" concurrency="$2" seed="$3"
     [ "$pending" -gt 0 ] || return 0
-    "$bin/vigil-bench" scale --database "$1" --pending "$pending" --concurrency "$2" | sed 's/^/  /'
+    local empty full
+    empty=$("$bin/vigil-bench" scale --database "$database" --label "empty queue" --concurrency "$concurrency")
+    echo "$empty" | grep -v '^scale-figures' | sed 's/^/  /'
+    local started=$(date +%s)
+    $seed
+    echo "  added $pending future timers with one SQL statement in $(( $(date +%s) - started )) s"
+    full=$("$bin/vigil-bench" scale --database "$database" --label "$pending pending" --concurrency "$concurrency")
+    echo "$full" | grep -v '^scale-figures' | sed 's/^/  /'
+    paste <(echo "$empty" | awk '/^scale-figures/ {print $2, $3}') <(echo "$full" | awk '/^scale-figures/ {print $2, $3}') |
+        awk '{printf "  with %s pending against empty: claim cost %.2fx, ingest %.2fx\n", "'"$pending"'", $3 / $1, $4 / $2}'
+    serve "$database" >"$work/serve-scale.out"
+    sed -n 's/idle resident memory/idle resident memory with the timers pending/p' "$work/serve-scale.out"
+    curl -sf "$server_url/metrics" >/dev/null
+    echo "  resident memory after a /metrics scrape: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$server_pid/status)"
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
-scale "sqlite://$work/scale.sqlite" 1
+seed_sqlite() { sqlite3 "$work/scale.sqlite" ".parameter set :n $pending" ".read scripts/bench/pending-timers.sqlite.sql"; }
+seed_postgres() {
+    as_pg "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U vigil -d scale -v ON_ERROR_STOP=1 -v n="$pending" \
+        -f scripts/bench/pending-timers.postgres.sql
+}
 
+if [ "$only" != postgres ]; then
+echo "== SQLite"
+serve "sqlite://$work/serve.sqlite"
+echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
+stop_server
+echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count"
+echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count" --concurrency "$concurrency"
+bash scripts/bench/sqlite-order-loop.sh "$work/store.sqlite" "$requests" "$concurrency" | sed 's/^/  /'
+dispatch "sqlite://$work/dispatch.sqlite"
+scale "sqlite://$work/scale.sqlite" 16 seed_sqlite
+
+fi
+
+[ "$only" = sqlite ] && exit 0
 echo "== PostgreSQL"
 start_private_pg scripts/bench.sh >/dev/null
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil serve
@@ -77,7 +109,7 @@ echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$request
 stop_server
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
 dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
-scale "postgres://vigil@127.0.0.1:$pg_port/scale" 16
+scale "postgres://vigil@127.0.0.1:$pg_port/scale?sslmode=disable" 16 seed_postgres
 # PostgreSQL's own rate for the same work: the order transaction as SQL, from pgbench, on the
 # schema Vigil migrated into the store database.
 echo "  pgbench, the order transaction as SQL at $concurrency clients:"

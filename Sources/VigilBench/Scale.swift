@@ -5,14 +5,15 @@ import VigilFlow
 import VigilQueue
 import VigilStore
 
-/// Claim cost and ingest with many future timers pending, against the same database empty.
+/// Claim cost and ingest on a database as it is. `scripts/bench.sh` runs it on an empty queue,
+/// then adds millions of future timers with one SQL statement and runs it again.
 struct Scale: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Claim cost and store ingest with an empty queue, then with --pending future timers.")
+        abstract: "Claim cost and store ingest on the database as it is (run before and after adding pending timers).")
 
-    @Option(help: "sqlite://PATH or postgres://... (a fresh database).") var database: String
-    @Option(help: "Future timers to add before the second measurement.") var pending = 1_000_000
-    @Option(help: "Orders committed in each ingest measurement.") var orders = 2_000
+    @Option(help: "sqlite://PATH or postgres://... (migrated here if it is not yet).") var database: String
+    @Option(help: "A name for this measurement, printed and used in the ids it creates.") var label = "run"
+    @Option(help: "Orders committed in the ingest measurement.") var orders = 2_000
     @Option(help: "Committers running at once during ingest.") var concurrency = 1
 
     struct Figures {
@@ -26,33 +27,14 @@ struct Scale: AsyncParsableCommand {
             group.addTask { try await store.run() }
             try await store.waitUntilReachable(timeout: 10)
             _ = try await store.migrate()
-            try await compare(store)
+            let figures = try await measure(store, round: label)
+            // One line for people, one for scripts/bench.sh to compare runs.
+            print(String(format: "%@: claim %.3f ms per claim of 10; ingest %.0f orders/s", label, figures.claimMs,
+                         figures.ingestPerSecond))
+            print(String(format: "scale-figures %.4f %.1f", figures.claimMs, figures.ingestPerSecond))
             group.cancelAll()
         }
         try await store.close()
-    }
-
-    func compare(_ store: any Store) async throws {
-        let empty = try await measure(store, round: "empty")
-        print(String(format: "empty queue: claim %.3f ms per claim of 10; ingest %.0f orders/s", empty.claimMs, empty.ingestPerSecond))
-
-        let started = ContinuousClock.now
-        let due = Date().addingTimeInterval(30 * 86400)
-        for batch in stride(from: 0, to: pending, by: 5_000) {
-            _ = try await store.write { tx in
-                for n in batch..<min(batch + 5_000, pending) {
-                    _ = try await tx.enqueue(NewTask(name: "pending-\(n)", queue: FlowQueues.timers, kind: "deadline",
-                                                     orderId: "pending-\(n)", runAt: due.addingTimeInterval(Double(n % 86400))),
-                                             now: Date())
-                }
-            }
-        }
-        print(String(format: "added %d future timers in %.0f s", pending, seconds(since: started)))
-
-        let full = try await measure(store, round: "full")
-        print(String(format: "%d pending: claim %.3f ms per claim of 10 (%.2fx empty); ingest %.0f orders/s (%.2fx empty)",
-                     pending, full.claimMs, full.claimMs / empty.claimMs, full.ingestPerSecond,
-                     full.ingestPerSecond / empty.ingestPerSecond))
     }
 
     /// Claim cost on the timers queue with 2,000 tasks due now among whatever is pending, then

@@ -176,7 +176,11 @@ public final class PostgresStore: Store {
         let statements = statements
         let (result, queues) = try await withConnection { connection in
             let tx = PostgresTransaction(connection: connection, statements: statements)
-            let result = try await statements.transaction(on: connection) { try await body(tx) }
+            let result = try await statements.transaction(on: connection) {
+                let result = try await body(tx)
+                try await tx.finish()
+                return result
+            }
             return (result, tx.wakeQueues)
         }
         if !queues.isEmpty { wakeups.wake(queues: queues) }

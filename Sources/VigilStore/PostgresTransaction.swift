@@ -10,6 +10,8 @@ final class PostgresTransaction: StoreTransaction {
     let connection: PostgresConnection
     let statements: PostgresStatements
     var wakeQueues: Set<String> = []
+    /// Event-log rows appended so far, written by `finish()` in one statement.
+    private var events: [(orderId: String?, type: String, at: Date, data: String)] = []
 
     init(connection: PostgresConnection, statements: PostgresStatements) {
         self.connection = connection
@@ -24,10 +26,55 @@ final class PostgresTransaction: StoreTransaction {
         try await statements.run(query, on: connection)
     }
 
-    /// Delivered to every listening instance when (and only if) this transaction commits.
+    /// Wakes every listening instance's workers for `queue` when (and only if) this transaction
+    /// commits: `finish()` sends one NOTIFY per queue.
     func notify(queue: String) async throws {
         wakeQueues.insert(queue)
-        try await run("SELECT pg_notify(\(PostgresStore.channel), \(queue))")
+    }
+
+    /// Writes what was deferred to the end of the transaction, in one round trip: the event-log
+    /// rows, as one multi-row INSERT, and the notifications. Called just before COMMIT; every value
+    /// is still a bind parameter.
+    func finish() async throws {
+        try await writeDeferred(notify: true)
+    }
+
+    private func writeDeferred(notify: Bool) async throws {
+        let queues = notify ? wakeQueues.sorted() : []
+        guard !events.isEmpty || !queues.isEmpty else { return }
+        var binds = PostgresBindings(capacity: events.count * 4 + queues.count + 1)
+        var sql = ""
+        var n = 0
+        func placeholder() -> String {
+            n += 1
+            return "$\(n)"
+        }
+        if !events.isEmpty {
+            var rows: [String] = []
+            for event in events {
+                try binds.append(event.orderId)
+                try binds.append(event.type)
+                try binds.append(event.at)
+                try binds.append(PostgresJSON.text(event.data))
+                rows.append("(\(placeholder()), \(placeholder()), \(placeholder()), \(placeholder())::jsonb)")
+            }
+            // A data-modifying WITH runs whether or not the query reads it.
+            sql = "WITH logged AS (INSERT INTO events (order_id, type, at, data) VALUES \(rows.joined(separator: ", "))) "
+            events.removeAll()
+        }
+        if queues.isEmpty {
+            sql += "SELECT 1"
+        } else {
+            try binds.append(PostgresStore.channel)
+            let channel = placeholder()
+            var calls: [String] = []
+            for queue in queues {
+                try binds.append(queue)
+                calls.append("pg_notify(\(channel), \(placeholder()))")
+            }
+            sql += "SELECT " + calls.joined(separator: ", ")
+        }
+        try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
     /// Runs an UPDATE that must say `WHERE \(fence: task)`: it changes the claimed task only while
@@ -102,9 +149,11 @@ final class PostgresTransaction: StoreTransaction {
             """).isEmpty
     }
 
+    /// Deferred to `finish()`: the order transaction's event rows cost one round trip, not one each.
     func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws {
-        try await run(
-            "INSERT INTO events (order_id, type, at, data) VALUES (\(orderId), \(type), \(at), \(PostgresJSON.text(data))::jsonb)")
+        events.append((orderId, type, at, data))
+        // Stay far below PostgreSQL's limit on parameters in one statement.
+        if events.count >= 500 { try await writeDeferred(notify: false) }
     }
 
     func appendAudit(_ e: AuditRecord) async throws {

@@ -101,6 +101,7 @@ public final class SQLiteStore: Store {
                 if !alone { _ = try await writer.query("SAVEPOINT vigil_tx") }
                 do {
                     let value = try await body(tx)
+                    try await tx.finish()
                     if !alone { _ = try await writer.query("RELEASE vigil_tx") }
                     results.append(.success(value))
                     queues.formUnion(tx.wakeQueues)

@@ -8,6 +8,8 @@ final class SQLiteTransaction: StoreTransaction {
     let connection: SQLiteConnection
     /// Queues that got new work in this transaction: their workers are woken after commit.
     var wakeQueues: Set<String> = []
+    /// Event-log rows appended so far, written by `finish()` in one statement.
+    private var events: [SQLiteData] = []
 
     init(connection: SQLiteConnection) {
         self.connection = connection
@@ -98,10 +100,21 @@ final class SQLiteTransaction: StoreTransaction {
             """, [.ms(now), .text(name)]).isEmpty
     }
 
+    /// Deferred to `finish()`: each statement is a trip to SQLite's thread, so the order
+    /// transaction's event rows go in one.
     func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws {
-        _ = try await connection.query(
-            "INSERT INTO events (order_id, type, at, data) VALUES (?, ?, ?, ?)",
-            [.optionalText(orderId), .text(type), .ms(at), .text(data)])
+        events += [.optionalText(orderId), .text(type), .ms(at), .text(data)]
+        // Stay far below SQLite's limit on parameters in one statement.
+        if events.count >= 4 * 500 { try await finish() }
+    }
+
+    /// Writes the deferred event-log rows; called at the end of the transaction, before it commits.
+    func finish() async throws {
+        guard !events.isEmpty else { return }
+        let rows = Array(repeating: "(?, ?, ?, ?)", count: events.count / 4).joined(separator: ", ")
+        let binds = events
+        events.removeAll()
+        _ = try await connection.query("INSERT INTO events (order_id, type, at, data) VALUES \(rows)", binds)
     }
 
     func appendAudit(_ e: AuditRecord) async throws {

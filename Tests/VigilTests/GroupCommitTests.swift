@@ -122,3 +122,31 @@ struct GroupCommitTests {
         }
     }
 }
+
+/// Event-log rows are written at the end of their transaction, many to a statement; none is lost
+/// or reordered, however many one transaction appends, and a rolled-back one leaves none.
+@Suite("Deferred event-log rows on SQLite and PostgreSQL")
+struct DeferredEventTests {
+    struct Abandon: Error {}
+
+    @Test("1,200 rows from one transaction arrive in order; an abandoned transaction writes none", arguments: Backend.allCases)
+    func manyRowsInOrder(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let at = Date(timeIntervalSince1970: 1_800_000_000)
+            try await store.write { tx in
+                for n in 0..<1_200 {
+                    try await tx.appendEvent(orderId: "many", type: "test.\(n)", at: at, data: #"{"n":\#(n)}"#)
+                }
+            }
+            let rows = try await store.events(orderId: "many")
+            #expect(rows.map(\.type) == (0..<1_200).map { "test.\($0)" })
+            await #expect(throws: Abandon.self) {
+                try await store.write { tx in
+                    try await tx.appendEvent(orderId: "abandoned", type: "test", at: at, data: "{}")
+                    throw Abandon()
+                }
+            }
+            #expect(try await store.events(orderId: "abandoned").isEmpty)
+        }
+    }
+}
