@@ -72,11 +72,10 @@ public struct VerificationFlow: Sendable {
                 "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId]))
             try await tx.appendEvent(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
                 "deadline": deadline, "reminderAt": reminderAt]))
-            _ = try await tx.enqueue(Self.task(.openSession, order: order.orderId, at: now), now: now)
-            if let reminderAt {
-                _ = try await tx.enqueue(Self.task(.reminder, order: order.orderId, at: reminderAt), now: now)
-            }
-            _ = try await tx.enqueue(Self.task(.deadline, order: order.orderId, at: deadline), now: now)
+            var tasks = [Self.task(.openSession, order: order.orderId, at: now)]
+            if let reminderAt { tasks.append(Self.task(.reminder, order: order.orderId, at: reminderAt)) }
+            tasks.append(Self.task(.deadline, order: order.orderId, at: deadline))
+            _ = try await tx.enqueue(tasks, now: now)
             return .created(session)
         }
     }

@@ -16,6 +16,8 @@ public protocol StoreTransaction: AnyObject {
 
     /// Creates the task unless one with its name exists; `now` stamps its creation.
     func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult
+    /// Creates each task unless one with its name exists, in one statement; results in order.
+    func enqueue(_ tasks: [NewTask], now: Date) async throws -> [EnqueueResult]
     /// Cancels a task that has not finished; true when it was cancelled by this call.
     @discardableResult func cancelTask(named name: String, now: Date) async throws -> Bool
 
@@ -30,6 +32,9 @@ public protocol StoreTransaction: AnyObject {
 /// The database behind Vigil: transactions for the flow, the task queue, and the read side
 /// for the admin API and export.
 public protocol Store: TaskStore where Transaction == any StoreTransaction {
+    /// Runs `body` in one transaction and returns after it commits. `body` must act only
+    /// through its transaction: it may run more than once (SQLite's group commit runs a batch
+    /// again when one of its transactions throws), and only the last run counts.
     func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T
 
     func migrationStatus() async throws -> MigrationStatus

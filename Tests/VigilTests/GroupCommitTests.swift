@@ -34,11 +34,36 @@ struct GroupCommitTests {
 
     struct Refused: Error {}
 
-    static func event(_ n: Int) -> @Sendable (any StoreTransaction) async throws -> Int {
+    static func event(_ n: Int, failing: Bool = true) -> @Sendable (any StoreTransaction) async throws -> Int {
         { tx in
             try await tx.appendEvent(orderId: "o\(n)", type: "test", at: Date(), data: "{}")
-            if n % 5 == 0 { throw Refused() }
+            if failing, n % 5 == 0 { throw Refused() }
             return n
+        }
+    }
+
+    @Test("a batch in which nothing fails commits once, each caller getting its own answer")
+    func batchWithoutFailures() async throws {
+        try await withSQLiteStore { (store: SQLiteStore) async throws in
+            let gate = Gate(), started = Gate()
+            let before = store.groupCommitStats
+            try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                group.addTask {
+                    let value = try await store.write { _ in
+                        started.open()
+                        await gate.wait()
+                        return 0
+                    }
+                    return (0, value)
+                }
+                await started.wait()
+                for n in 1...30 { group.addTask { (n, try await store.write(Self.event(n, failing: false))) } }
+                while store.groupCommitStats.waiting < 30 { await Task.yield() }
+                gate.open()
+                for try await (n, value) in group { #expect(n == value) }
+            }
+            #expect(store.groupCommitStats.commits - before.commits == 2)
+            for n in 1...30 { #expect(try await store.events(orderId: "o\(n)").count == 1) }
         }
     }
 
@@ -147,6 +172,35 @@ struct DeferredEventTests {
                 }
             }
             #expect(try await store.events(orderId: "abandoned").isEmpty)
+        }
+    }
+}
+
+@Suite("Enqueueing several tasks in one statement on SQLite and PostgreSQL")
+struct MultiEnqueueTests {
+    @Test("new tasks are created, an existing name is reported as a duplicate, results in order", arguments: Backend.allCases)
+    func createsAndReportsDuplicates(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            _ = try await store.write { tx in
+                try await tx.enqueue(NewTask(name: "b", queue: "q", kind: "k", runAt: now), now: now)
+            }
+            let results = try await store.write { tx in
+                try await tx.enqueue([
+                    NewTask(name: "a", queue: "q", kind: "k", orderId: "o1", payload: #"{"x":1}"#, runAt: now),
+                    NewTask(name: "b", queue: "q", kind: "other", runAt: now.addingTimeInterval(60)),
+                    NewTask(name: "c", queue: "r", kind: "k", runAt: now.addingTimeInterval(3600)),
+                ], now: now)
+            }
+            #expect(results.map(\.task.name) == ["a", "b", "c"])
+            guard case .created(let a) = results[0], case .duplicate(let b) = results[1], case .created(let c) = results[2] else {
+                Issue.record("expected created, duplicate, created: \(results)")
+                return
+            }
+            #expect(a.orderId == "o1" && a.payload.contains("\"x\"") && a.state == .scheduled)
+            #expect(b.kind == "k", "the existing task is returned unchanged")
+            #expect(c.queue == "r" && c.scheduledAt == now.addingTimeInterval(3600))
+            #expect(try await store.task(named: "c")?.id == c.id)
         }
     }
 }
