@@ -58,7 +58,6 @@ public struct VerificationFlow: Sendable {
                                          data: JSONCoding.object(["event": order.event]))
                 return .ignored(event: order.event)
             }
-            if try await tx.session(orderId: order.orderId) != nil { return .duplicate }
 
             let deadline = now.addingTimeInterval(settings.verificationDeadline)
             let reminderAt = settings.reminderAfter.map { now.addingTimeInterval($0) }
@@ -67,7 +66,8 @@ public struct VerificationFlow: Sendable {
                 customerName: order.customerName, customerId: order.customerId, orderTotal: order.orderTotal,
                 currency: order.currency, paymentId: order.paymentId, verificationId: nil, verificationURL: nil,
                 deadline: deadline, reminderAt: reminderAt, createdAt: now, updatedAt: now, decidedAt: nil)
-            try await tx.insertSession(session)
+            // The same order under another event id: its session exists, nothing more to do.
+            guard try await tx.insertSession(session) else { return .duplicate }
             try await tx.appendEvent(orderId: order.orderId, type: "order.received", at: now, data: JSONCoding.object([
                 "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId]))
             try await tx.appendEvent(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([

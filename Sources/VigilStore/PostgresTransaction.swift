@@ -101,15 +101,16 @@ final class PostgresTransaction: StoreTransaction {
             .first.map(PostgresRows.session)
     }
 
-    func insertSession(_ s: SessionRecord) async throws {
-        try await run("""
+    func insertSession(_ s: SessionRecord) async throws -> Bool {
+        try await !rows("""
             INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
                 order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
                 created_at, updated_at, decided_at)
             VALUES (\(s.orderId), \(s.state.rawValue), \(s.refundStatus.rawValue), \(s.customerEmail), \(s.customerName),
                 \(s.customerId), \("\(s.orderTotal)")::numeric, \(s.currency), \(s.paymentId), \(s.verificationId),
                 \(s.verificationURL), \(s.deadline), \(s.reminderAt), \(s.createdAt), \(s.updatedAt), \(s.decidedAt))
-            """)
+            ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+            """).isEmpty
     }
 
     func updateSession(_ s: SessionRecord) async throws {

@@ -43,13 +43,14 @@ final class SQLiteTransaction: StoreTransaction {
             .first?.sessionRecord()
     }
 
-    func insertSession(_ s: SessionRecord) async throws {
-        _ = try await connection.query("""
+    func insertSession(_ s: SessionRecord) async throws -> Bool {
+        try await !connection.query("""
             INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
                 order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
                 created_at, updated_at, decided_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, Self.sessionBinds(s))
+            ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+            """, Self.sessionBinds(s)).isEmpty
     }
 
     func updateSession(_ s: SessionRecord) async throws {

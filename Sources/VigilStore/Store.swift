@@ -11,7 +11,8 @@ public protocol StoreTransaction: AnyObject {
 
     func session(orderId: String) async throws -> SessionRecord?
     func session(verificationId: String) async throws -> SessionRecord?
-    func insertSession(_ session: SessionRecord) async throws
+    /// Creates the session; false, writing nothing, when the order already has one.
+    func insertSession(_ session: SessionRecord) async throws -> Bool
     func updateSession(_ session: SessionRecord) async throws
 
     /// Creates the task unless one with its name exists; `now` stamps its creation.
