@@ -120,12 +120,61 @@ public enum Timestamp {
 }
 
 extension JSONCoding {
-    /// Serialises a loose JSON value built from dictionaries, arrays and scalars.
+    /// Serialises a loose JSON value built from dictionaries, arrays and scalars, keys sorted.
+    /// Written directly when it holds only those (every JSON response does); JSONSerialization
+    /// otherwise.
     public static func objectAny(_ value: Any) -> String {
+        var out = ""
+        if write(value, into: &out) { return out }
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             return "{}"
         }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes `value` as JSON; false for a value it does not handle.
+    private static func write(_ value: Any, into out: inout String) -> Bool {
+        switch value {
+        case let dictionary as [String: Any]:
+            out += "{"
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { out += "," }
+                appendString(key, to: &out)
+                out += ":"
+                guard let element = dictionary[key], write(element, into: &out) else { return false }
+            }
+            out += "}"
+            return true
+        case let array as [Any]:
+            out += "["
+            for (index, element) in array.enumerated() {
+                if index > 0 { out += "," }
+                guard write(element, into: &out) else { return false }
+            }
+            out += "]"
+            return true
+        case is NSNull:
+            out += "null"
+            return true
+        case let string as String:
+            appendString(string, to: &out)
+            return true
+        case let bool as Bool:
+            out += bool ? "true" : "false"
+            return true
+        case let int as Int:
+            out += String(int)
+            return true
+        case let int as Int64:
+            out += String(int)
+            return true
+        case let double as Double:
+            guard double.isFinite, let text = scalar(double) else { return false }
+            out += text
+            return true
+        default:
+            return false
+        }
     }
 
     /// Parses stored JSON text back into a loose value (for embedding in responses).

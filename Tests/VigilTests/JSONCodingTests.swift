@@ -38,3 +38,16 @@ struct JSONCodingTests {
         #expect(written == #"{"list":[1,2],"name":"n"}"#)
     }
 }
+
+extension JSONCodingTests {
+    @Test("responses: nested objects, arrays and null come out as JSONSerialization writes them")
+    func nestedMatchesFoundation() throws {
+        let value: [String: Any] = [
+            "status": "accepted", "orderId": "A\"1/é", "count": 3, "ok": true, "ratio": 0.5, "none": NSNull(),
+            "items": [["b": 2, "a": "x"], [], [1, "two", false]] as [Any], "nested": ["z": ["y": -1]],
+        ]
+        let expected = String(decoding: try JSONSerialization.data(
+            withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        #expect(JSONCoding.objectAny(value) == expected)
+    }
+}
