@@ -14,7 +14,9 @@ concurrency=${BENCH_CONCURRENCY:-64}
 store_count=${BENCH_STORE_COUNT:-5000}
 pending=${BENCH_PENDING:-10000000}
 only=${BENCH_ONLY:-}
-command -v sqlite3 >/dev/null || { apt-get install -y sqlite3 >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y sqlite3 >/dev/null; }; }
+for tool in sqlite3 wrk; do
+    command -v $tool >/dev/null || { apt-get install -y $tool >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y $tool >/dev/null; }; }
+done
 
 . scripts/private-postgres.sh
 work=$(mktemp -d /tmp/vigil-bench.XXXXXX)
@@ -88,6 +90,8 @@ if [ "$only" != postgres ]; then
 echo "== SQLite"
 serve "sqlite://$work/serve.sqlite"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
+# The HTTP stack's own ceiling on this machine: a route that does nothing, from wrk.
+echo "  GET /healthz from wrk at $concurrency connections (HTTP alone): $(wrk -t2 -c"$concurrency" -d5s "$server_url/healthz" | awk '/Requests\/sec/ {printf "%.0f/s", $2}')"
 stop_server
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count"
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "sqlite://$work/store.sqlite" --count "$store_count" --concurrency "$concurrency"
@@ -107,11 +111,11 @@ as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil scale
 serve "postgres://vigil@127.0.0.1:$pg_port/serve?sslmode=disable"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
 stop_server
+# PostgreSQL's own rate for the same work, straight after: the order transaction as SQL, from
+# pgbench, as many as ingest committed, on the schema Vigil migrated into the serve database.
+echo "  pgbench, the order transaction as SQL at $concurrency clients:"
+"$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U vigil -n -f scripts/bench/order-transaction.sql -c "$concurrency" -j 2 \
+    -t $(( requests / concurrency )) serve 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
 dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
 scale "postgres://vigil@127.0.0.1:$pg_port/scale?sslmode=disable" 16 seed_postgres
-# PostgreSQL's own rate for the same work: the order transaction as SQL, from pgbench, on the
-# schema Vigil migrated into the store database.
-echo "  pgbench, the order transaction as SQL at $concurrency clients:"
-"$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U vigil -n -f scripts/bench/order-transaction.sql -c "$concurrency" -j 2 \
-    -t $(( store_count / concurrency + 1 )) store 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
