@@ -68,22 +68,38 @@ scale() {
     empty=$("$bin/vigil-bench" scale --database "$database" --label "empty queue" --concurrency "$concurrency")
     echo "$empty" | grep -v '^scale-figures' | sed 's/^/  /'
     local started=$(date +%s)
-    $seed
+    $seed add
     echo "  added $pending future timers with one SQL statement in $(( $(date +%s) - started )) s"
     full=$("$bin/vigil-bench" scale --database "$database" --label "$pending pending" --concurrency "$concurrency")
     echo "$full" | grep -v '^scale-figures' | sed 's/^/  /'
     paste <(echo "$empty" | awk '/^scale-figures/ {print $2, $3}') <(echo "$full" | awk '/^scale-figures/ {print $2, $3}') |
         awk '{printf "  with %s pending against empty: claim cost %.2fx, ingest %.2fx\n", "'"$pending"'", $3 / $1, $4 / $2}'
+    # The measurements left orders whose tasks are due now; finish them, so the service starts
+    # idle with only the pending timers active.
+    $seed finish
     serve "$database" >"$work/serve-scale.out"
     sed -n 's/idle resident memory/idle resident memory with the timers pending/p' "$work/serve-scale.out"
     curl -sf "$server_url/metrics" >/dev/null
     echo "  resident memory after a /metrics scrape: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$server_pid/status)"
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
-seed_sqlite() { sqlite3 "$work/scale.sqlite" ".parameter set :n $pending" ".read scripts/bench/pending-timers.sqlite.sql"; }
+# seed_BACKEND add: adds $pending future timers; seed_BACKEND finish: marks every other active
+# task succeeded.
+finish_others="UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL WHERE name NOT LIKE 'pending-%' AND state IN ('scheduled', 'retrying', 'running')"
+seed_sqlite() {
+    if [ "$1" = add ]; then
+        sqlite3 "$work/scale.sqlite" ".parameter set :n $pending" ".read scripts/bench/pending-timers.sqlite.sql"
+    else
+        sqlite3 "$work/scale.sqlite" "$finish_others"
+    fi
+}
 seed_postgres() {
-    as_pg "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U vigil -d scale -v ON_ERROR_STOP=1 -v n="$pending" \
-        -f scripts/bench/pending-timers.postgres.sql
+    if [ "$1" = add ]; then
+        as_pg "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U vigil -d scale -v ON_ERROR_STOP=1 -v n="$pending" \
+            -f scripts/bench/pending-timers.postgres.sql
+    else
+        as_pg "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U vigil -d scale -v ON_ERROR_STOP=1 -c "$finish_others" >/dev/null
+    fi
 }
 
 if [ "$only" != postgres ]; then
