@@ -9,17 +9,21 @@ import VigilQueue
 /// (SQLite allows a single writer; `BEGIN IMMEDIATE` takes the write lock up front so a
 /// transaction never fails half-way on a lock upgrade), and one reader connection for the
 /// admin API, which WAL lets run beside the writer.
+///
+/// Concurrent write transactions share one commit (`SQLiteCommitGroup`). Inside a batch the
+/// statements run on the leader's thread (`SQLiteHandle.run`); only BEGIN, COMMIT and reads go
+/// to a thread pool, because they can wait on a lock, a disk or a long scan.
 public final class SQLiteStore: Store {
     public typealias Transaction = any StoreTransaction
 
-    let writer: SQLiteConnection
-    let reader: SQLiteConnection
+    let writer: SQLiteHandle
+    let reader: SQLiteHandle
     let writeLock = AsyncLock()
     let commits = SQLiteCommitGroup()
     public let wakeups = WakeupHub()
     public let path: String
 
-    private init(path: String, writer: SQLiteConnection, reader: SQLiteConnection) {
+    private init(path: String, writer: SQLiteHandle, reader: SQLiteHandle) {
         self.path = path
         self.writer = writer
         self.reader = reader
@@ -35,22 +39,18 @@ public final class SQLiteStore: Store {
                 throw StoreError("cannot create the database folder \(directory): \(error.localizedDescription)")
             }
         }
-        let writer: SQLiteConnection
-        do {
-            writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        } catch {
-            throw StoreError("cannot open the SQLite database at \(path): \(error)")
-        }
+        let writer = try await SQLiteHandle.open(path: path)
         // WAL lets readers run beside the writer; synchronous=FULL syncs the WAL on every commit,
         // so a transaction that returned is on disk even if the process or the machine dies next.
         for pragma in ["PRAGMA busy_timeout = 10000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
                        "PRAGMA foreign_keys = ON"] {
             _ = try await writer.query(pragma)
         }
-        let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let reader = try await SQLiteHandle.open(path: path)
         for pragma in ["PRAGMA busy_timeout = 10000", "PRAGMA query_only = 1"] {
             _ = try await reader.query(pragma)
         }
+        logger.debug("opened the SQLite database", metadata: ["path": "\(path)"])
         return SQLiteStore(path: path, writer: writer, reader: reader)
     }
 
@@ -67,9 +67,9 @@ public final class SQLiteStore: Store {
 
     public func close() async throws {
         try? await writeLock.withLock {
-            try? await writer.close()
+            await writer.close()
         }
-        try? await reader.close()
+        await reader.close()
     }
 
     // MARK: Transactions
@@ -118,7 +118,7 @@ public final class SQLiteStore: Store {
             let tx = SQLiteTransaction(connection: writer)
             do {
                 values.append(try await body(tx))
-                try await tx.finish()
+                try tx.finish()
                 queues.formUnion(tx.wakeQueues)
             } catch {
                 _ = try? await writer.query("ROLLBACK")
@@ -144,18 +144,18 @@ public final class SQLiteStore: Store {
             _ = try await writer.query("BEGIN IMMEDIATE")
             for body in bodies {
                 let tx = SQLiteTransaction(connection: writer)
-                _ = try await writer.query("SAVEPOINT vigil_tx")
+                _ = try writer.run("SAVEPOINT vigil_tx")
                 do {
                     let value = try await body(tx)
-                    try await tx.finish()
-                    _ = try await writer.query("RELEASE vigil_tx")
+                    try tx.finish()
+                    _ = try writer.run("RELEASE vigil_tx")
                     results.append(.success(value))
                     queues.formUnion(tx.wakeQueues)
                 } catch {
                     // Undo this transaction alone; if SQLite has already rolled back everything
                     // (a full disk, an I/O error), the savepoint is gone and the batch fails.
-                    _ = try await writer.query("ROLLBACK TO vigil_tx")
-                    _ = try await writer.query("RELEASE vigil_tx")
+                    _ = try writer.run("ROLLBACK TO vigil_tx")
+                    _ = try writer.run("RELEASE vigil_tx")
                     results.append(.failure(error))
                 }
             }
@@ -207,6 +207,10 @@ public final class SQLiteStore: Store {
                     done.append(migration.version)
                 }
                 _ = try await writer.query("COMMIT")
+                // Cached statements were prepared against the old schema (`SELECT *` would keep
+                // its old columns' names).
+                writer.clearStatementCache()
+                reader.clearStatementCache()
                 return done
             } catch {
                 _ = try? await writer.query("ROLLBACK")
@@ -226,7 +230,7 @@ public final class SQLiteStore: Store {
         let token = UUID().uuidString
         let leaseUntil = now.addingTimeInterval(leaseDuration)
         let rows = try await transaction { tx in
-            try await tx.connection.query("""
+            try tx.connection.run("""
                 UPDATE tasks SET state = 'running', attempts = attempts + 1,
                     first_attempt_at = COALESCE(first_attempt_at, ?1), lease_owner = ?2, lease_token = ?3,
                     run_at = ?4, updated_at = ?1
@@ -252,7 +256,7 @@ public final class SQLiteStore: Store {
     public func completeTask(_ task: ClaimedTask, now: Date,
                              then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
         try await transaction { sql in
-            let done = try await sql.fenced(task, """
+            let done = try sql.fenced(task, """
                 UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL,
                     updated_at = ?1, finished_at = ?1
                 """, [.ms(now)])
@@ -266,12 +270,12 @@ public final class SQLiteStore: Store {
         try await transaction { sql in
             let done: Bool
             if let retryAt {
-                done = try await sql.fenced(task, """
+                done = try sql.fenced(task, """
                     UPDATE tasks SET state = 'retrying', lease_owner = NULL, lease_token = NULL,
                         run_at = ?2, scheduled_at = ?2, last_error = ?3, updated_at = ?1
                     """, [.ms(now), .ms(retryAt), .text(error)])
             } else {
-                done = try await sql.fenced(task, """
+                done = try sql.fenced(task, """
                     UPDATE tasks SET state = 'dead', lease_owner = NULL, lease_token = NULL,
                         last_error = ?3, updated_at = ?1, finished_at = ?1, run_at = ?2
                     """, [.ms(now), .ms(now), .text(error)])
@@ -283,7 +287,7 @@ public final class SQLiteStore: Store {
 
     public func releaseTask(_ task: ClaimedTask, runAt: Date, note: String?, now: Date) async throws {
         _ = try await transaction { sql in
-            try await sql.fenced(task, """
+            try sql.fenced(task, """
                 UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END,
                     attempts = attempts - 1,
                     first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at ELSE NULL END,
@@ -296,13 +300,13 @@ public final class SQLiteStore: Store {
 
     public func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool {
         try await transaction { sql in
-            try await sql.fenced(task, "UPDATE tasks SET run_at = ?1", [.ms(until)])
+            try sql.fenced(task, "UPDATE tasks SET run_at = ?1", [.ms(until)])
         }
     }
 
     public func cancelTask(id: Int64, now: Date) async throws -> Bool {
         try await transaction { sql in
-            try await !sql.connection.query("""
+            try !sql.connection.run("""
                 UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL,
                     updated_at = ?1, finished_at = ?1
                 WHERE id = ?2 AND state IN ('scheduled', 'retrying', 'running') RETURNING id
@@ -312,7 +316,7 @@ public final class SQLiteStore: Store {
 
     public func retryDeadTask(id: Int64, now: Date) async throws -> Bool {
         try await transaction { sql in
-            let rows = try await sql.connection.query("""
+            let rows = try sql.connection.run("""
                 UPDATE tasks SET state = 'scheduled', attempts = 0, first_attempt_at = NULL, last_error = NULL,
                     run_at = ?1, scheduled_at = ?1, updated_at = ?1, finished_at = NULL
                 WHERE id = ?2 AND state = 'dead' RETURNING queue
@@ -418,12 +422,12 @@ public final class SQLiteStore: Store {
     public func claimIdempotencyKey(_ key: String, scope: String, actor: String, now: Date) async throws -> IdempotentRequest {
         try await transaction { tx in
             let sql = tx.connection
-            let inserted = try await sql.query("""
+            let inserted = try sql.run("""
                 INSERT INTO admin_requests (idempotency_key, scope, actor, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key
                 """, [.text(key), .text(scope), .text(actor), .ms(now)])
             if !inserted.isEmpty { return .claimed }
-            guard let row = try await sql.query(
+            guard let row = try sql.run(
                 "SELECT scope, status, body FROM admin_requests WHERE idempotency_key = ?", [.text(key)]).first else {
                 return .inProgress
             }
@@ -436,14 +440,14 @@ public final class SQLiteStore: Store {
 
     public func answerIdempotencyKey(_ key: String, status: Int, body: String) async throws {
         try await transaction { tx in
-            _ = try await tx.connection.query(
+            _ = try tx.connection.run(
                 "UPDATE admin_requests SET status = ?, body = ? WHERE idempotency_key = ?", [.int(status), .text(body), .text(key)])
         }
     }
 
     public func releaseIdempotencyKey(_ key: String) async throws {
         try await transaction { tx in
-            _ = try await tx.connection.query(
+            _ = try tx.connection.run(
                 "DELETE FROM admin_requests WHERE idempotency_key = ? AND status IS NULL", [.text(key)])
         }
     }

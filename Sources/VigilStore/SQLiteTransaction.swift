@@ -5,27 +5,27 @@ import VigilQueue
 
 /// Statements inside one SQLite write transaction (the writer connection, under the lock).
 final class SQLiteTransaction: StoreTransaction {
-    let connection: SQLiteConnection
+    let connection: SQLiteHandle
     /// Queues that got new work in this transaction: their workers are woken after commit.
     var wakeQueues: Set<String> = []
     /// Event-log rows appended so far, written by `finish()` in one statement.
     private var events: [SQLiteData] = []
 
-    init(connection: SQLiteConnection) {
+    init(connection: SQLiteHandle) {
         self.connection = connection
     }
 
     /// Runs an UPDATE on a claimed task only while this worker still holds its lease.
-    func fenced(_ task: ClaimedTask, _ update: String, _ binds: [SQLiteData]) async throws -> Bool {
+    func fenced(_ task: ClaimedTask, _ update: String, _ binds: [SQLiteData]) throws -> Bool {
         let n = binds.count
-        let rows = try await connection.query(
+        let rows = try connection.run(
             "\(update) WHERE id = ?\(n + 1) AND lease_token = ?\(n + 2) AND state = 'running' RETURNING id",
             binds + [.integer(SQLiteInt64(task.task.id)), .text(task.leaseToken)])
         return !rows.isEmpty
     }
 
     func recordWebhook(_ webhook: StoredWebhook) async throws -> Bool {
-        let rows = try await connection.query("""
+        let rows = try connection.run("""
             INSERT INTO webhook_events (provider, event_id, kind, order_id, payload, received_at)
             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id
             """, [.text(webhook.provider), .text(webhook.eventId), .text(webhook.kind),
@@ -34,17 +34,17 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func session(orderId: String) async throws -> SessionRecord? {
-        try await connection.query("SELECT * FROM sessions WHERE order_id = ?", [.text(orderId)])
+        try connection.run("SELECT * FROM sessions WHERE order_id = ?", [.text(orderId)])
             .first?.sessionRecord()
     }
 
     func session(verificationId: String) async throws -> SessionRecord? {
-        try await connection.query("SELECT * FROM sessions WHERE verification_id = ?", [.text(verificationId)])
+        try connection.run("SELECT * FROM sessions WHERE verification_id = ?", [.text(verificationId)])
             .first?.sessionRecord()
     }
 
     func insertSession(_ s: SessionRecord) async throws -> Bool {
-        try await !connection.query("""
+        try !connection.run("""
             INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
                 order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
                 created_at, updated_at, decided_at)
@@ -55,7 +55,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     func updateSession(_ s: SessionRecord) async throws {
         let binds = Self.sessionBinds(s)
-        _ = try await connection.query("""
+        _ = try connection.run("""
             UPDATE sessions SET state = ?2, refund_status = ?3, customer_email = ?4, customer_name = ?5,
                 customer_id = ?6, order_total = ?7, currency = ?8, payment_id = ?9, verification_id = ?10,
                 verification_url = ?11, deadline = ?12, reminder_at = ?13, created_at = ?14, updated_at = ?15,
@@ -73,7 +73,7 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult {
-        let inserted = try await connection.query("""
+        let inserted = try connection.run("""
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
                 created_at, updated_at)
             VALUES (?1, ?2, ?3, ?4, ?5, 'scheduled', 0, ?6, ?6, ?7, ?7)
@@ -85,7 +85,7 @@ final class SQLiteTransaction: StoreTransaction {
             wakeQueues.insert(task.queue)
             return .created(try row.taskRecord())
         }
-        let existing = try await connection.query(
+        let existing = try connection.run(
             "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE name = ?", [.text(task.name)])
         guard let row = existing.first else {
             throw StoreError("task \(task.name) neither inserted nor found")
@@ -106,7 +106,7 @@ final class SQLiteTransaction: StoreTransaction {
             [.text(task.name), .text(task.queue), .text(task.kind), .optionalText(task.orderId), .text(task.payload),
              .ms(task.runAt), .ms(task.runAt), .ms(now), .ms(now)]
         }
-        let inserted = try await connection.query("""
+        let inserted = try connection.run("""
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
                 created_at, updated_at)
             VALUES \(rows.joined(separator: ", "))
@@ -131,32 +131,31 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func cancelTask(named name: String, now: Date) async throws -> Bool {
-        try await !connection.query("""
+        try !connection.run("""
             UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL,
                 updated_at = ?1, finished_at = ?1
             WHERE name = ?2 AND state IN ('scheduled', 'retrying', 'running') RETURNING id
             """, [.ms(now), .text(name)]).isEmpty
     }
 
-    /// Deferred to `finish()`: each statement is a trip to SQLite's thread, so the order
-    /// transaction's event rows go in one.
+    /// Deferred to `finish()`, so the order transaction's event rows go in one statement.
     func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws {
         events += [.optionalText(orderId), .text(type), .ms(at), .text(data)]
         // Stay far below SQLite's limit on parameters in one statement.
-        if events.count >= 4 * 500 { try await finish() }
+        if events.count >= 4 * 500 { try finish() }
     }
 
     /// Writes the deferred event-log rows; called at the end of the transaction, before it commits.
-    func finish() async throws {
+    func finish() throws {
         guard !events.isEmpty else { return }
         let rows = Array(repeating: "(?, ?, ?, ?)", count: events.count / 4).joined(separator: ", ")
         let binds = events
         events.removeAll()
-        _ = try await connection.query("INSERT INTO events (order_id, type, at, data) VALUES \(rows)", binds)
+        _ = try connection.run("INSERT INTO events (order_id, type, at, data) VALUES \(rows)", binds)
     }
 
     func appendAudit(_ e: AuditRecord) async throws {
-        _ = try await connection.query("""
+        _ = try connection.run("""
             INSERT INTO audit_log (at, actor, action, target, outcome, ip, user_agent, request_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [.ms(e.at), .text(e.actor), .text(e.action), .optionalText(e.target), .text(e.outcome),
@@ -164,20 +163,20 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws {
-        _ = try await connection.query(
+        _ = try connection.run(
             "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (?, ?, ?, ?)",
             [.optionalText(orderId), .text(reason), .optionalText(eventId), .ms(at)])
     }
 
     func recordOutbox(_ e: OutboxRecord) async throws -> OutboxRecord {
-        let inserted = try await connection.query("""
+        let inserted = try connection.run("""
             INSERT INTO outbox (idempotency_key, provider, operation, order_id, task_id, mode, request, response, at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
             """, [.text(e.idempotencyKey), .text(e.provider), .text(e.operation), .optionalText(e.orderId),
                   e.taskId.map { .integer(SQLiteInt64($0)) } ?? .null, .text(e.mode), .text(e.request),
                   .optionalText(e.response), .ms(e.at)])
         if let row = inserted.first { return try row.outboxRecord() }
-        guard let row = try await connection.query(
+        guard let row = try connection.run(
             "SELECT * FROM outbox WHERE idempotency_key = ?", [.text(e.idempotencyKey)]).first else {
             throw StoreError("outbox entry \(e.idempotencyKey) neither inserted nor found")
         }
@@ -198,7 +197,7 @@ extension SQLiteData {
     static func optionalText(_ value: String?) -> SQLiteData { value.map { .text($0) } ?? .null }
 }
 
-extension SQLiteRow {
+extension SQLiteResultRow {
     func string(_ name: String) -> String? {
         guard let data = column(name), !data.isNull else { return nil }
         return data.string
