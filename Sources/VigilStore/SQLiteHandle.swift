@@ -87,6 +87,26 @@ final class SQLiteHandle: Sendable {
         }
     }
 
+    /// Runs a statement that returns no rows, on the calling thread; returns how many rows it
+    /// changed and the rowid of the last row it inserted. (RETURNING would tell the same, but it
+    /// buffers its rows in a temporary table that SQLite sets up afresh each time.)
+    @discardableResult
+    func execute(_ sql: String, _ binds: [SQLiteData] = []) throws -> (changes: Int, lastRowId: Int64) {
+        try state.withLock { state in
+            guard let db = state.db else { throw StoreError("the SQLite database at \(path) is closed") }
+            let statement = try Self.prepared(sql, in: &state, db: db)
+            defer {
+                sqlite_nio_sqlite3_reset(statement.pointer)
+                sqlite_nio_sqlite3_clear_bindings(statement.pointer)
+            }
+            try Self.bind(binds, to: statement.pointer, db: db)
+            var status = sqlite_nio_sqlite3_step(statement.pointer)
+            while status == SQLITE_ROW { status = sqlite_nio_sqlite3_step(statement.pointer) }
+            guard status == SQLITE_DONE else { throw Self.error(db, status, sql) }
+            return (Int(sqlite_nio_sqlite3_changes64(db)), sqlite_nio_sqlite3_last_insert_rowid(db))
+        }
+    }
+
     /// Runs one statement on the thread pool: for statements that may wait on a lock or a disk.
     func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteResultRow] {
         try await threadPool.runIfActive { try self.run(sql, binds) }

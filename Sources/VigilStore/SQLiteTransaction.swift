@@ -18,19 +18,17 @@ final class SQLiteTransaction: StoreTransaction {
     /// Runs an UPDATE on a claimed task only while this worker still holds its lease.
     func fenced(_ task: ClaimedTask, _ update: String, _ binds: [SQLiteData]) throws -> Bool {
         let n = binds.count
-        let rows = try connection.run(
-            "\(update) WHERE id = ?\(n + 1) AND lease_token = ?\(n + 2) AND state = 'running' RETURNING id",
-            binds + [.integer(SQLiteInt64(task.task.id)), .text(task.leaseToken)])
-        return !rows.isEmpty
+        return try connection.execute(
+            "\(update) WHERE id = ?\(n + 1) AND lease_token = ?\(n + 2) AND state = 'running'",
+            binds + [.integer(SQLiteInt64(task.task.id)), .text(task.leaseToken)]).changes > 0
     }
 
     func recordWebhook(_ webhook: StoredWebhook) async throws -> Bool {
-        let rows = try connection.run("""
+        try connection.execute("""
             INSERT INTO webhook_events (provider, event_id, kind, order_id, payload, received_at)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING
             """, [.text(webhook.provider), .text(webhook.eventId), .text(webhook.kind),
-                  .optionalText(webhook.orderId), .text(webhook.payload), .ms(webhook.receivedAt)])
-        return !rows.isEmpty
+                  .optionalText(webhook.orderId), .text(webhook.payload), .ms(webhook.receivedAt)]).changes > 0
     }
 
     func session(orderId: String) async throws -> SessionRecord? {
@@ -44,13 +42,13 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func insertSession(_ s: SessionRecord) async throws -> Bool {
-        try !connection.run("""
+        try connection.execute("""
             INSERT INTO sessions (order_id, state, refund_status, customer_email, customer_name, customer_id,
                 order_total, currency, payment_id, verification_id, verification_url, deadline, reminder_at,
                 created_at, updated_at, decided_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (order_id) DO NOTHING RETURNING order_id
-            """, Self.sessionBinds(s)).isEmpty
+            ON CONFLICT (order_id) DO NOTHING
+            """, Self.sessionBinds(s)).changes > 0
     }
 
     func updateSession(_ s: SessionRecord) async throws {
@@ -73,69 +71,43 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult {
-        let inserted = try connection.run("""
+        let inserted = try connection.execute("""
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
                 created_at, updated_at)
             VALUES (?1, ?2, ?3, ?4, ?5, 'scheduled', 0, ?6, ?6, ?7, ?7)
             ON CONFLICT (name) DO NOTHING
-            RETURNING \(SQLiteTaskColumns.list)
             """, [.text(task.name), .text(task.queue), .text(task.kind), .optionalText(task.orderId),
                   .text(task.payload), .ms(task.runAt), .ms(now)])
-        if let row = inserted.first {
+        if inserted.changes > 0 {
+            guard let row = try connection.run(
+                "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE id = ?", [.integer(SQLiteInt64(inserted.lastRowId))]).first else {
+                throw StoreError("task \(task.name) was inserted but cannot be read back")
+            }
             wakeQueues.insert(task.queue)
             return .created(try row.taskRecord())
         }
-        let existing = try connection.run(
-            "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE name = ?", [.text(task.name)])
-        guard let row = existing.first else {
+        guard let row = try connection.run(
+            "SELECT \(SQLiteTaskColumns.list) FROM tasks WHERE name = ?", [.text(task.name)]).first else {
             throw StoreError("task \(task.name) neither inserted nor found")
         }
         return .duplicate(try row.taskRecord())
     }
 
+    /// One statement each: single-row inserts are SQLite's cheapest (a multi-row one needs a
+    /// statement journal), and statements no longer cost a trip between threads.
     func enqueue(_ tasks: [NewTask], now: Date) async throws -> [EnqueueResult] {
-        // One statement for a handful (an order's three timers); one each for many, to stay far
-        // below the database's limit on parameters.
-        guard (2...100).contains(tasks.count) else {
-            var results: [EnqueueResult] = []
-            for task in tasks { results.append(try await enqueue(task, now: now)) }
-            return results
-        }
-        let rows = Array(repeating: "(?, ?, ?, ?, ?, 'scheduled', 0, ?, ?, ?, ?)", count: tasks.count)
-        let binds: [SQLiteData] = tasks.flatMap { task -> [SQLiteData] in
-            [.text(task.name), .text(task.queue), .text(task.kind), .optionalText(task.orderId), .text(task.payload),
-             .ms(task.runAt), .ms(task.runAt), .ms(now), .ms(now)]
-        }
-        let inserted = try connection.run("""
-            INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
-                created_at, updated_at)
-            VALUES \(rows.joined(separator: ", "))
-            ON CONFLICT (name) DO NOTHING
-            RETURNING \(SQLiteTaskColumns.list)
-            """, binds)
-        var created: [String: TaskRecord] = [:]
-        for row in inserted {
-            let record = try row.taskRecord()
-            created[record.name] = record
-            wakeQueues.insert(record.queue)
-        }
         var results: [EnqueueResult] = []
-        for task in tasks {
-            if let record = created[task.name] {
-                results.append(.created(record))
-            } else {
-                results.append(try await enqueue(task, now: now))  // finds the existing one
-            }
-        }
+        results.reserveCapacity(tasks.count)
+        for task in tasks { results.append(try await enqueue(task, now: now)) }
         return results
     }
 
     func cancelTask(named name: String, now: Date) async throws -> Bool {
-        try !connection.run("""
+        try connection.execute("""
             UPDATE tasks SET state = 'cancelled', lease_owner = NULL, lease_token = NULL,
                 updated_at = ?1, finished_at = ?1
-            WHERE name = ?2 AND state IN ('scheduled', 'retrying', 'running') RETURNING id
-            """, [.ms(now), .text(name)]).isEmpty
+            WHERE name = ?2 AND state IN ('scheduled', 'retrying', 'running')
+            """, [.ms(now), .text(name)]).changes > 0
     }
 
     /// Deferred to `finish()`, so the order transaction's event rows go in one statement.
@@ -169,13 +141,13 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func recordOutbox(_ e: OutboxRecord) async throws -> OutboxRecord {
-        let inserted = try connection.run("""
+        // Inserted or already there, the row holding this key is the answer.
+        try connection.execute("""
             INSERT INTO outbox (idempotency_key, provider, operation, order_id, task_id, mode, request, response, at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
             """, [.text(e.idempotencyKey), .text(e.provider), .text(e.operation), .optionalText(e.orderId),
                   e.taskId.map { .integer(SQLiteInt64($0)) } ?? .null, .text(e.mode), .text(e.request),
                   .optionalText(e.response), .ms(e.at)])
-        if let row = inserted.first { return try row.outboxRecord() }
         guard let row = try connection.run(
             "SELECT * FROM outbox WHERE idempotency_key = ?", [.text(e.idempotencyKey)]).first else {
             throw StoreError("outbox entry \(e.idempotencyKey) neither inserted nor found")
