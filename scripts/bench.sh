@@ -70,20 +70,29 @@ dispatch() {
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
 }
 # Claim cost and ingest on an empty queue, then with $pending future timers added by one SQL
-# statement (seed), and the service's resident memory on that database.
+# statement (seed), and the service's resident memory on that database. Each is measured three
+# times and the median compared: single runs of a few seconds differ by a third on a shared
+# machine.
+scale_rounds() {
+    local database="$1" concurrency="$2" label="$3" out="" round
+    for round in 1 2 3; do
+        out+=$("$bin/vigil-bench" scale --database "$database" --label "$label #$round" --concurrency "$concurrency")$'\n'
+    done
+    echo "$out" | grep -v '^scale-figures' | grep . | sed 's/^/  /' >&2
+    # Medians of claim cost and of ingest rate.
+    echo "$out" | awk '/^scale-figures/ {print $2}' | sort -g | sed -n 2p | tr '\n' ' '
+    echo "$out" | awk '/^scale-figures/ {print $3}' | sort -g | sed -n 2p
+}
 scale() {
     local database="$1" concurrency="$2" seed="$3"
     [ "$pending" -gt 0 ] || return 0
     local empty full
-    empty=$("$bin/vigil-bench" scale --database "$database" --label "empty queue" --concurrency "$concurrency")
-    echo "$empty" | grep -v '^scale-figures' | sed 's/^/  /'
+    empty=$(scale_rounds "$database" "$concurrency" "empty queue")
     local started=$(date +%s)
     $seed add
     echo "  added $pending future timers with one SQL statement in $(( $(date +%s) - started )) s"
-    full=$("$bin/vigil-bench" scale --database "$database" --label "$pending pending" --concurrency "$concurrency")
-    echo "$full" | grep -v '^scale-figures' | sed 's/^/  /'
-    paste <(echo "$empty" | awk '/^scale-figures/ {print $2, $3}') <(echo "$full" | awk '/^scale-figures/ {print $2, $3}') |
-        awk '{printf "  with %s pending against empty: claim cost %.2fx, ingest %.2fx\n", "'"$pending"'", $3 / $1, $4 / $2}'
+    full=$(scale_rounds "$database" "$concurrency" "$pending pending")
+    echo "$empty $full" | awk '{printf "  medians, %s pending against an empty queue: claim %.3f ms against %.3f ms (%.2fx the cost); ingest %.0f/s against %.0f/s (%.2fx the rate)\n", "'"$pending"'", $3, $1, $3 / $1, $4, $2, $4 / $2}'
     # The measurements left orders whose tasks are due now; finish them, so the service starts
     # idle with only the pending timers active.
     $seed finish

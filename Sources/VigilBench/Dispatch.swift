@@ -46,53 +46,58 @@ struct Dispatch: AsyncParsableCommand {
             for store in stores { group.addTask { try await store.run() } }
             for store in stores { try await store.waitUntilReachable(timeout: 10) }
             _ = try await stores[0].migrate()
-            for (i, store) in stores.enumerated() {
-                let worker = QueueWorker<any StoreTransaction>(
-                    config: queue, store: store.taskStore, handler: NoOp(recorder: recorder), clock: SystemClock(),
-                    owner: "bench-\(i)", leaseDuration: 60, logger: BenchStore.logger)
-                group.addTask { await worker.run(stopping: { recorder.stopping.load(ordering: .relaxed) }, status: SchedulerStatus()) }
-            }
-            let producer = stores[0]
-            let firstDue: Date
-            if let rate = trickle {
-                firstDue = Date().addingTimeInterval(1)
-                let interval = 1.0 / Double(rate)
-                let start = Date()
-                for n in 0..<total {
-                    let at = start.addingTimeInterval(Double(n) * interval)
-                    try await SystemClock().sleep(until: at)
-                    _ = try await producer.write { tx in
-                        try await tx.enqueue(NewTask(name: "\(queue.name)-\(n)", queue: queue.name, kind: "noop",
-                                                     runAt: at.addingTimeInterval(1)), now: Date())
-                    }
+            // The workers in a group of their own, so the run can stop them and wait for their last
+            // completions to commit before the stores go away.
+            try await withThrowingTaskGroup(of: Void.self) { running in
+                for (i, store) in stores.enumerated() {
+                    let worker = QueueWorker<any StoreTransaction>(
+                        config: queue, store: store.taskStore, handler: NoOp(recorder: recorder), clock: SystemClock(),
+                        owner: "bench-\(i)", leaseDuration: 60, logger: BenchStore.logger)
+                    running.addTask { await worker.run(stopping: { recorder.stopping.load(ordering: .relaxed) }, status: SchedulerStatus()) }
                 }
-            } else {
-                // Enqueued ahead, all due in one second; the workers sleep until then.
-                firstDue = Date().addingTimeInterval(Double(tasks) / 2000 + 3)
-                for batch in stride(from: 0, to: tasks, by: 500) {
-                    _ = try await producer.write { tx in
-                        for n in batch..<min(batch + 500, tasks) {
-                            _ = try await tx.enqueue(NewTask(
-                                name: "\(queue.name)-\(n)", queue: queue.name, kind: "noop",
-                                runAt: firstDue.addingTimeInterval(Double(n % 1000) / 1000)), now: Date())
+                let producer = stores[0]
+                let firstDue: Date
+                if let rate = trickle {
+                    firstDue = Date().addingTimeInterval(1)
+                    let interval = 1.0 / Double(rate)
+                    let start = Date()
+                    for n in 0..<total {
+                        let at = start.addingTimeInterval(Double(n) * interval)
+                        try await SystemClock().sleep(until: at)
+                        _ = try await producer.write { tx in
+                            try await tx.enqueue(NewTask(name: "\(queue.name)-\(n)", queue: queue.name, kind: "noop",
+                                                         runAt: at.addingTimeInterval(1)), now: Date())
                         }
                     }
+                } else {
+                    // Enqueued ahead, all due in one second; the workers sleep until then.
+                    firstDue = Date().addingTimeInterval(Double(tasks) / 2000 + 3)
+                    for batch in stride(from: 0, to: tasks, by: 500) {
+                        _ = try await producer.write { tx in
+                            for n in batch..<min(batch + 500, tasks) {
+                                _ = try await tx.enqueue(NewTask(
+                                    name: "\(queue.name)-\(n)", queue: queue.name, kind: "noop",
+                                    runAt: firstDue.addingTimeInterval(Double(n % 1000) / 1000)), now: Date())
+                            }
+                        }
+                    }
+                    guard Date() < firstDue else { throw ValidationError("enqueuing took longer than planned; use fewer --tasks") }
                 }
-                guard Date() < firstDue else { throw ValidationError("enqueuing took longer than planned; use fewer --tasks") }
+                while recorder.completed.load(ordering: .relaxed) < total { try await Task.sleep(for: .milliseconds(5)) }
+                let finished = Date()
+                recorder.stopping.store(true, ordering: .relaxed)
+                for store in stores { store.taskStore.wakeups.signal(for: queue.name).signal() }
+                try await running.waitForAll()
+                let lags = Latencies(recorder.lags.withLock { $0 })
+                if trickle == nil {
+                    let span = finished.timeIntervalSince(firstDue)
+                    print(String(format: "dispatch: %d timers due within one second, %d instance(s) × %d workers: all completed %.2f s after the first was due, %.0f tasks/s",
+                                 total, instances, workers, span, Double(total) / span))
+                } else {
+                    print("trickle: \(total) timers at \(trickle ?? 0)/s, each due 1 s after creation, \(instances) instance(s) × \(workers) workers")
+                }
+                print("lag from due time to start: \(lags.summary)")
             }
-            while recorder.completed.load(ordering: .relaxed) < total { try await Task.sleep(for: .milliseconds(5)) }
-            let finished = Date()
-            recorder.stopping.store(true, ordering: .relaxed)
-            for store in stores { store.taskStore.wakeups.signal(for: queue.name).signal() }
-            let lags = Latencies(recorder.lags.withLock { $0 })
-            if trickle == nil {
-                let span = finished.timeIntervalSince(firstDue)
-                print(String(format: "dispatch: %d timers due within one second, %d instance(s) × %d workers: all completed %.2f s after the first was due, %.0f tasks/s",
-                             total, instances, workers, span, Double(total) / span))
-            } else {
-                print("trickle: \(total) timers at \(trickle ?? 0)/s, each due 1 s after creation, \(instances) instance(s) × \(workers) workers")
-            }
-            print("lag from due time to start: \(lags.summary)")
             group.cancelAll()
         }
         for store in stores { try? await store.close() }

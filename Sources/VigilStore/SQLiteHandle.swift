@@ -2,7 +2,9 @@ import Foundation
 import NIOPosix
 import SQLiteNIO  // SQLiteData: the value type of binds and columns
 import Synchronization
-// The SQLite library that SQLiteNIO embeds (its C target), so the service needs no system SQLite.
+// The SQLite that SQLiteNIO embeds, so the service needs no system SQLite. VaporCSQLite is
+// sqlite-nio's C target, not a declared product: SwiftPM hands its module map to every target
+// that depends on SQLiteNIO. Package.swift therefore accepts only patch releases of sqlite-nio.
 import VaporCSQLite
 
 /// One SQLite connection driven directly through SQLite's C API, with its prepared statements
