@@ -9,7 +9,8 @@ public protocol VigilClock: Sendable {
     func sleep(until deadline: Date) async throws
 }
 
-/// The real clock: `Date()` for instants, `Task.sleep` for waiting.
+/// The real clock: `Date()` for instants, `TimerSleep` for waiting (a cancelled sleep frees its
+/// timer at once; workers' sleeps are cancelled by every wake-up).
 public struct SystemClock: VigilClock {
     public init() {}
     public func now() -> Date { Date() }
@@ -18,7 +19,7 @@ public struct SystemClock: VigilClock {
         while true {
             let remaining = deadline.timeIntervalSinceNow
             if remaining <= 0 { return }
-            try await Task.sleep(for: .milliseconds(Int64((remaining * 1000).rounded(.up))))
+            try await TimerSleep.sleep(for: remaining)
         }
     }
 }
@@ -114,7 +115,8 @@ public func withTimeLimit<T: Sendable>(_ seconds: TimeInterval, orThrow timeoutE
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            // Cancelled when `body` answers first, so its timer must not outlive it.
+            try await TimerSleep.sleep(for: seconds)
             return nil
         }
         defer { group.cancelAll() }

@@ -153,7 +153,7 @@ public final class PostgresStore: Store {
                 logger.debug("LISTEN connection lost; reconnecting", metadata: ["error": "\(Self.describe(error))"])
             }
             let delay = min(10, 0.2 * pow(2, Double(min(failures, 6))))
-            try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            try? await TimerSleep.sleep(for: delay)
         }
     }
 
@@ -211,7 +211,7 @@ public final class PostgresStore: Store {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                try await TimerSleep.sleep(for: timeout)
                 return nil
             }
             defer { group.cancelAll() }

@@ -52,10 +52,10 @@ final class PostgresTransaction: StoreTransaction {
         if !events.isEmpty {
             var rows: [String] = []
             for event in events {
-                try binds.append(event.orderId)
-                try binds.append(event.type)
-                try binds.append(event.at)
-                try binds.append(PostgresJSON.text(event.data))
+                binds.append(event.orderId)
+                binds.append(event.type)
+                binds.append(event.at)
+                binds.append(PostgresJSON.text(event.data))
                 rows.append("(\(placeholder()), \(placeholder()), \(placeholder()), \(placeholder())::jsonb)")
             }
             // A data-modifying WITH runs whether or not the query reads it.
@@ -65,11 +65,11 @@ final class PostgresTransaction: StoreTransaction {
         if queues.isEmpty {
             sql += "SELECT 1"
         } else {
-            try binds.append(PostgresStore.channel)
+            binds.append(PostgresStore.channel)
             let channel = placeholder()
             var calls: [String] = []
             for queue in queues {
-                try binds.append(queue)
+                binds.append(queue)
                 calls.append("pg_notify(\(channel), \(placeholder()))")
             }
             sql += "SELECT " + calls.joined(separator: ", ")
@@ -159,13 +159,13 @@ final class PostgresTransaction: StoreTransaction {
             return "$\(n)"
         }
         for task in tasks {
-            try binds.append(task.name)
-            try binds.append(task.queue)
-            try binds.append(task.kind)
-            try binds.append(task.orderId)
-            try binds.append(PostgresJSON.text(task.payload))
-            try binds.append(task.runAt)
-            try binds.append(now)
+            binds.append(task.name)
+            binds.append(task.queue)
+            binds.append(task.kind)
+            binds.append(task.orderId)
+            binds.append(PostgresJSON.text(task.payload))
+            binds.append(task.runAt)
+            binds.append(now)
             let (name, queue, kind, order, payload, runAt, at) = (placeholder(), placeholder(), placeholder(),
                                                                   placeholder(), placeholder(), placeholder(), placeholder())
             values.append("(\(name), \(queue), \(kind), \(order), \(payload)::jsonb, 'scheduled', 0, \(runAt), \(runAt), \(at), \(at))")
