@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Every PostgreSQL statement goes through here. postgres-nio (1.33) can lease out a pooled
 /// connection in the instant it is closing (the server went away), and a query written to it is
@@ -11,9 +12,18 @@ struct PostgresStatements: Sendable {
     let logger: Logger
     /// Longest wait for one statement's answer.
     let timeout: TimeAmount
+    /// The named statements prepared on each pooled connection.
+    let prepared = PostgresPreparedStatements()
 
-    /// Runs `query` on `connection` and returns its rows.
+    /// Runs `query` on `connection` as an unnamed statement and returns its rows.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
+        let logger = logger
+        return try await bounded(on: connection) { connection.query(query, logger: logger).map(\.rows) }
+    }
+
+    /// Waits for `start`'s answer no longer than the timeout.
+    private func bounded(on connection: PostgresConnection,
+                         _ start: () -> EventLoopFuture<[PostgresRow]>) async throws -> [PostgresRow] {
         guard !connection.isClosed else {
             throw StoreError("the PostgreSQL connection closed; the database may be restarting")
         }
@@ -23,9 +33,9 @@ struct PostgresStatements: Sendable {
         let timer = loop.scheduleTask(in: timeout) {
             answer.fail(StoreError("PostgreSQL gave no answer within \(timeout.nanoseconds / 1_000_000) ms"))
         }
-        connection.query(query, logger: logger).whenComplete { result in
+        start().whenComplete { result in
             timer.cancel()
-            answer.completeWith(result.map(\.rows))
+            answer.completeWith(result)
         }
         do {
             return try await answer.futureResult.get()
@@ -40,6 +50,33 @@ struct PostgresStatements: Sendable {
         _ = try await rows(query, on: connection)
     }
 
+    /// Runs `sql` as a named prepared statement, preparing it on `connection` the first time, and
+    /// returns its rows. PostgreSQL then neither parses nor (once it settles on a generic plan)
+    /// plans the statement again, and the driver sends Bind and Execute without Parse and
+    /// Describe. The prepared statement lives as long as the connection.
+    ///
+    /// This uses postgres-nio's future-based `PreparedQuery`, because the wait must be bounded
+    /// as above, which its async `execute` cannot be.
+    func execute(_ sql: PostgresSQL, on connection: PostgresConnection) async throws -> [PostgresResultRow] {
+        try await bounded(on: connection) {
+            let binds = sql.binds
+            if let statement = prepared.statement(sql.text, on: connection) {
+                return statement.execute(binds)
+            }
+            guard prepared.hasRoom(for: sql, on: connection) else {
+                // A rare shape (a long multi-row INSERT): an unnamed statement, as for PostgresQuery.
+                var bindings = PostgresBindings(capacity: binds.count)
+                for bind in binds { bindings.append(bind) }
+                return connection.query(PostgresQuery(unsafeSQL: sql.text, binds: bindings), logger: logger).map(\.rows)
+            }
+            let cache = prepared
+            return connection.prepare(query: sql.text).flatMap { statement in
+                cache.remember(statement, for: sql.text, on: connection)
+                return statement.execute(binds)
+            }
+        }.map(PostgresResultRow.init)
+    }
+
     /// Runs `body` inside BEGIN … COMMIT on `connection`, rolling back when it throws.
     func transaction<T>(on connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
         try await run("BEGIN", on: connection)
@@ -52,5 +89,45 @@ struct PostgresStatements: Sendable {
         }
         try await run("COMMIT", on: connection)
         return result
+    }
+}
+
+/// Which statements are prepared on which pooled connection, by SQL text. A connection's entries
+/// go when it closes. Each connection holds at most `limit` statements; a statement with more
+/// than `maxBinds` values (a long multi-row INSERT, whose text varies with its length) is not
+/// prepared, so the set stays small: Vigil's statements come in a few dozen shapes.
+final class PostgresPreparedStatements: Sendable {
+    static let limit = 128
+    static let maxBinds = 64
+    private let byConnection = Mutex<[Int: [String: PreparedQuery]]>([:])
+
+    func statement(_ text: String, on connection: PostgresConnection) -> PreparedQuery? {
+        byConnection.withLock { $0[connection.id]?[text] }
+    }
+
+    func hasRoom(for sql: PostgresSQL, on connection: PostgresConnection) -> Bool {
+        sql.binds.count <= Self.maxBinds && byConnection.withLock { ($0[connection.id]?.count ?? 0) < Self.limit }
+    }
+
+    func remember(_ statement: PreparedQuery, for text: String, on connection: PostgresConnection) {
+        let id = connection.id
+        let first = byConnection.withLock { all in
+            let first = all[id] == nil
+            all[id, default: [:]][text] = statement
+            return first
+        }
+        // A connection that closed meanwhile has a completed future, which runs the callback at once.
+        if first {
+            connection.closeFuture.whenComplete { _ in self.forget(connection: id) }
+        }
+    }
+
+    private func forget(connection id: Int) {
+        _ = byConnection.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// How many statements are prepared, over all connections (for tests).
+    var count: Int {
+        byConnection.withLock { $0.values.reduce(0) { $0 + $1.count } }
     }
 }

@@ -163,6 +163,8 @@ public final class PostgresStore: Store {
             if let underlying = pg.underlying { return "\(pg.code): \(underlying)" }
             return "\(pg.code)"
         }
+        // Prepared statements run through postgres-nio's older API, which reports this type.
+        if let pg = error as? PostgresError { return pg.description }
         return "\(error)"
     }
 
@@ -509,9 +511,9 @@ public final class PostgresStore: Store {
         }
     }
 
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+    func rows(_ sql: PostgresSQL) async throws -> [PostgresResultRow] {
         let statements = statements
-        return try await withConnection { try await statements.rows(query, on: $0).map { $0.makeRandomAccess() } }
+        return try await withConnection { try await statements.execute(sql, on: $0) }
     }
 }
 

@@ -4,8 +4,9 @@ import PostgresNIO
 import VigilCore
 import VigilQueue
 
-/// Statements inside one PostgreSQL transaction. Every value is a bind parameter: string
-/// interpolation into `PostgresQuery` produces `$n` placeholders, never SQL text.
+/// Statements inside one PostgreSQL transaction, each a named prepared statement. Every value is a
+/// bind parameter: string interpolation into `PostgresSQL` produces `$n` placeholders, never SQL
+/// text.
 final class PostgresTransaction: StoreTransaction {
     let connection: PostgresConnection
     let statements: PostgresStatements
@@ -18,12 +19,12 @@ final class PostgresTransaction: StoreTransaction {
         self.statements = statements
     }
 
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await statements.rows(query, on: connection).map { $0.makeRandomAccess() }
+    func rows(_ sql: PostgresSQL) async throws -> [PostgresResultRow] {
+        try await statements.execute(sql, on: connection)
     }
 
-    func run(_ query: PostgresQuery) async throws {
-        try await statements.run(query, on: connection)
+    func run(_ sql: PostgresSQL) async throws {
+        _ = try await statements.execute(sql, on: connection)
     }
 
     /// Wakes every listening instance's workers for `queue` when (and only if) this transaction
@@ -42,45 +43,33 @@ final class PostgresTransaction: StoreTransaction {
     private func writeDeferred(notify: Bool) async throws {
         let queues = notify ? wakeQueues.sorted() : []
         guard !events.isEmpty || !queues.isEmpty else { return }
-        var binds = PostgresBindings(capacity: events.count * 4 + queues.count + 1)
-        var sql = ""
-        var n = 0
-        func placeholder() -> String {
-            n += 1
-            return "$\(n)"
-        }
+        var sql = PostgresSQL()
         if !events.isEmpty {
             var rows: [String] = []
             for event in events {
-                binds.append(event.orderId)
-                binds.append(event.type)
-                binds.append(event.at)
-                binds.append(PostgresJSON.text(event.data))
-                rows.append("(\(placeholder()), \(placeholder()), \(placeholder()), \(placeholder())::jsonb)")
+                rows.append("(\(sql.bind(event.orderId)), \(sql.bind(event.type)), \(sql.bind(event.at)), \(sql.bind(PostgresJSON.text(event.data)))::jsonb)")
             }
             // A data-modifying WITH runs whether or not the query reads it.
-            sql = "WITH logged AS (INSERT INTO events (order_id, type, at, data) VALUES \(rows.joined(separator: ", "))) "
+            sql.append("WITH logged AS (INSERT INTO events (order_id, type, at, data) VALUES \(rows.joined(separator: ", "))) ")
             events.removeAll()
         }
         if queues.isEmpty {
-            sql += "SELECT 1"
+            sql.append("SELECT 1")
         } else {
-            binds.append(PostgresStore.channel)
-            let channel = placeholder()
+            let channel = sql.bind(PostgresStore.channel)
             var calls: [String] = []
             for queue in queues {
-                binds.append(queue)
-                calls.append("pg_notify(\(channel), \(placeholder()))")
+                calls.append("pg_notify(\(channel), \(sql.bind(queue)))")
             }
-            sql += "SELECT " + calls.joined(separator: ", ")
+            sql.append("SELECT " + calls.joined(separator: ", "))
         }
-        try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
+        try await run(sql)
     }
 
     /// Runs an UPDATE that must say `WHERE \(fence: task)`: it changes the claimed task only while
     /// this worker still holds its lease. True when it did.
-    func fenced(_ query: PostgresQuery) async throws -> Bool {
-        try await !rows(query).isEmpty
+    func fenced(_ sql: PostgresSQL) async throws -> Bool {
+        try await !rows(sql).isEmpty
     }
 
     func recordWebhook(_ w: StoredWebhook) async throws -> Bool {
@@ -151,32 +140,23 @@ final class PostgresTransaction: StoreTransaction {
             for task in tasks { results.append(try await enqueue(task, now: now)) }
             return results
         }
-        var binds = PostgresBindings(capacity: tasks.count * 8)
+        var sql = PostgresSQL()
         var values: [String] = []
-        var n = 0
-        func placeholder() -> String {
-            n += 1
-            return "$\(n)"
-        }
         for task in tasks {
-            binds.append(task.name)
-            binds.append(task.queue)
-            binds.append(task.kind)
-            binds.append(task.orderId)
-            binds.append(PostgresJSON.text(task.payload))
-            binds.append(task.runAt)
-            binds.append(now)
-            let (name, queue, kind, order, payload, runAt, at) = (placeholder(), placeholder(), placeholder(),
-                                                                  placeholder(), placeholder(), placeholder(), placeholder())
-            values.append("(\(name), \(queue), \(kind), \(order), \(payload)::jsonb, 'scheduled', 0, \(runAt), \(runAt), \(at), \(at))")
+            let runAt = sql.bind(task.runAt), at = sql.bind(now)
+            values.append("""
+                (\(sql.bind(task.name)), \(sql.bind(task.queue)), \(sql.bind(task.kind)), \(sql.bind(task.orderId)), \
+                \(sql.bind(PostgresJSON.text(task.payload)))::jsonb, 'scheduled', 0, \(runAt), \(runAt), \(at), \(at))
+                """)
         }
         // Only placeholders and fixed text go into the SQL; every value is a bind parameter.
-        let inserted = try await rows(PostgresQuery(unsafeSQL: """
+        sql.append("""
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at, created_at, updated_at)
             VALUES \(values.joined(separator: ", "))
             ON CONFLICT (name) DO NOTHING
             RETURNING \(PostgresTaskColumns.list())
-            """, binds: binds))
+            """)
+        let inserted = try await rows(sql)
         var created: [String: TaskRecord] = [:]
         for row in inserted {
             let record = try PostgresRows.task(row)
@@ -268,7 +248,7 @@ enum PostgresOutboxColumns {
 }
 
 enum PostgresRows {
-    static func task(_ r: PostgresRandomAccessRow) throws -> TaskRecord {
+    static func task(_ r: PostgresResultRow) throws -> TaskRecord {
         let stateText = try r["state"].decode(String.self)
         guard let state = TaskState(rawValue: stateText) else { throw StoreError("unknown task state \(stateText)") }
         return TaskRecord(
@@ -280,7 +260,7 @@ enum PostgresRows {
             createdAt: try r["created_at"].decode(Date.self), updatedAt: try r["updated_at"].decode(Date.self))
     }
 
-    static func session(_ r: PostgresRandomAccessRow) throws -> SessionRecord {
+    static func session(_ r: PostgresResultRow) throws -> SessionRecord {
         let stateText = try r["state"].decode(String.self), refundText = try r["refund_status"].decode(String.self)
         guard let state = SessionState(rawValue: stateText), let refund = RefundStatus(rawValue: refundText) else {
             throw StoreError("unknown session state \(stateText)/\(refundText)")
@@ -297,13 +277,13 @@ enum PostgresRows {
             updatedAt: try r["updated_at"].decode(Date.self), decidedAt: try r["decided_at"].decode(Date?.self))
     }
 
-    static func event(_ r: PostgresRandomAccessRow) throws -> EventRecord {
+    static func event(_ r: PostgresResultRow) throws -> EventRecord {
         EventRecord(id: try r["id"].decode(Int64.self), orderId: try r["order_id"].decode(String?.self),
                     type: try r["type"].decode(String.self), at: try r["at"].decode(Date.self),
                     data: try r["data"].decode(String.self))
     }
 
-    static func outbox(_ r: PostgresRandomAccessRow) throws -> OutboxRecord {
+    static func outbox(_ r: PostgresResultRow) throws -> OutboxRecord {
         OutboxRecord(
             id: try r["id"].decode(Int64.self), idempotencyKey: try r["idempotency_key"].decode(String.self),
             provider: try r["provider"].decode(String.self), operation: try r["operation"].decode(String.self),
@@ -313,7 +293,7 @@ enum PostgresRows {
     }
 }
 
-extension PostgresQuery.StringInterpolation {
+extension PostgresSQL.StringInterpolation {
     /// `id = $n AND lease_token = $m AND state = 'running'`: the lease fence of a claimed task.
     mutating func appendInterpolation(fence task: ClaimedTask) {
         appendLiteral("id = ")
