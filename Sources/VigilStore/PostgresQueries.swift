@@ -13,7 +13,14 @@ struct PostgresStatements: Sendable {
     /// Longest wait for one statement's answer.
     let timeout: TimeAmount
     /// The named statements prepared on each pooled connection.
-    let prepared = PostgresPreparedStatements()
+    var prepared = PostgresPreparedStatements()
+
+    /// The same statements (and prepared-statement cache) with another bound on the wait.
+    func waiting(_ timeout: TimeAmount) -> PostgresStatements {
+        var copy = PostgresStatements(logger: logger, timeout: timeout)
+        copy.prepared = prepared
+        return copy
+    }
 
     /// Runs `query` on `connection` as an unnamed statement and returns its rows.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
@@ -79,7 +86,8 @@ struct PostgresStatements: Sendable {
 
     /// Runs `body` inside BEGIN … COMMIT on `connection`, rolling back when it throws.
     func transaction<T>(on connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
-        try await run("BEGIN", on: connection)
+        // BEGIN and COMMIT are two of every transaction's round trips: prepared like the rest.
+        _ = try await execute("BEGIN", on: connection)
         let result: T
         do {
             result = try await body()
@@ -87,7 +95,7 @@ struct PostgresStatements: Sendable {
             try? await run("ROLLBACK", on: connection)
             throw error
         }
-        try await run("COMMIT", on: connection)
+        _ = try await execute("COMMIT", on: connection)
         return result
     }
 }

@@ -244,7 +244,7 @@ public final class PostgresStore: Store {
 
     public func migrate() async throws -> [Int] {
         // A migration may build indexes over large tables: allow it far longer than a query.
-        let statements = PostgresStatements(logger: logger, timeout: .hours(1))
+        let statements = statements.waiting(.hours(1))
         return try await withConnection { connection in
             try await statements.transaction(on: connection) {
                 // Several instances may start at once: the first takes the lock and migrates, the
