@@ -150,9 +150,13 @@ wrk_ingest
 stop_server
 # PostgreSQL's own rate for the same work, straight after: the order transaction as SQL, from
 # pgbench, as many as ingest committed, on the schema Vigil migrated into the serve database.
-echo "  pgbench, the order transaction as SQL at $concurrency clients:"
-"$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U vigil -n -f scripts/bench/order-transaction.sql -c "$concurrency" -j 2 \
-    -t $(( requests / concurrency )) serve 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
+# Both protocols: simple parses and plans every statement; prepared does so once per connection,
+# as Vigil's statements run.
+for mode in simple prepared; do
+    echo "  pgbench -M $mode, the order transaction as SQL at $concurrency clients:"
+    "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U vigil -n -M "$mode" -f scripts/bench/order-transaction.sql \
+        -c "$concurrency" -j 2 -t $(( requests / concurrency )) serve 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
+done
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
 dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
 scale "postgres://vigil@127.0.0.1:$pg_port/scale?sslmode=disable" 16 seed_postgres

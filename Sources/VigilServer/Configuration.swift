@@ -45,6 +45,7 @@ public struct VigilConfig: Sendable {
     public var connectTimeout: TimeInterval = 10
     public var queryTimeout: TimeInterval = 30
     public var idleTimeout: TimeInterval = 60
+    public var preparedStatements = true
     public var providers: ProviderMode = .sandbox
     public var verificationDeadline: TimeInterval = 72 * 3600
     public var reminderAfter: TimeInterval = 24 * 3600
@@ -120,13 +121,10 @@ public struct VigilConfig: Sendable {
         if let d = try reader.positiveDuration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_DB_IDLE_TIMEOUT") { config.idleTimeout = d }
+        if let on = try reader.boolean("VIGIL_DB_PREPARED_STATEMENTS") { config.preparedStatements = on }
 
         let providers = reader.string("VIGIL_PROVIDERS")
-        let safeMode = reader.string("SAFE_MODE")
-        if let safeMode, !["true", "false", "1", "0"].contains(safeMode.lowercased()) {
-            throw ConfigError("SAFE_MODE", "'\(safeMode)' is not a boolean; use true or false")
-        }
-        let safeModeOn = safeMode.map { ["true", "1"].contains($0.lowercased()) } ?? false
+        let safeModeOn = try reader.boolean("SAFE_MODE") ?? false
         if let providers {
             guard let mode = ProviderMode(rawValue: providers.lowercased()) else {
                 throw ConfigError("VIGIL_PROVIDERS", "'\(providers)' is not a provider mode; use sandbox or live")
@@ -345,6 +343,15 @@ struct EnvReader {
             return try DurationText.parse(text)
         } catch {
             throw ConfigError(name, error.description)
+        }
+    }
+
+    func boolean(_ name: String) throws(ConfigError) -> Bool? {
+        guard let text = string(name) else { return nil }
+        switch text.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw ConfigError(name, "'\(text)' is not a boolean; use true or false")
         }
     }
 

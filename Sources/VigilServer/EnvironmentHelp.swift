@@ -8,6 +8,7 @@ public enum EnvironmentHelp {
         ("VIGIL_DB_CONNECT_TIMEOUT", "PostgreSQL connect timeout (default 10s)"),
         ("VIGIL_DB_QUERY_TIMEOUT", "longest wait for one PostgreSQL statement (default 30s)"),
         ("VIGIL_DB_IDLE_TIMEOUT", "close pooled PostgreSQL connections idle this long (default 60s)"),
+        ("VIGIL_DB_PREPARED_STATEMENTS", "prepare PostgreSQL statements once per connection (default true; false behind a transaction-mode pooler)"),
     ]
 
     static let logVariables: [(String, String)] = [

@@ -23,7 +23,8 @@ public enum VigilRuntime {
                 host: pg.host, port: pg.port, user: pg.user, password: pg.password?.value, database: pg.database,
                 tls: PostgresSettings.TLSMode(rawValue: pg.sslMode.rawValue) ?? .require,
                 poolMax: config.poolMax, connectTimeout: config.connectTimeout,
-                idleTimeout: config.idleTimeout, queryTimeout: config.queryTimeout), logger: logger)
+                idleTimeout: config.idleTimeout, queryTimeout: config.queryTimeout,
+                preparedStatements: config.preparedStatements), logger: logger)
         }
     }
 

@@ -71,7 +71,7 @@ struct PostgresStatements: Sendable {
                 return statement.execute(binds)
             }
             guard prepared.hasRoom(for: sql, on: connection) else {
-                // A rare shape (a long multi-row INSERT): an unnamed statement, as for PostgresQuery.
+                // Preparing is off, or a rare shape (a long multi-row INSERT): an unnamed statement.
                 var bindings = PostgresBindings(capacity: binds.count)
                 for bind in binds { bindings.append(bind) }
                 return connection.query(PostgresQuery(unsafeSQL: sql.text, binds: bindings), logger: logger).map(\.rows)
@@ -103,18 +103,25 @@ struct PostgresStatements: Sendable {
 /// Which statements are prepared on which pooled connection, by SQL text. A connection's entries
 /// go when it closes. Each connection holds at most `limit` statements; a statement with more
 /// than `maxBinds` values (a long multi-row INSERT, whose text varies with its length) is not
-/// prepared, so the set stays small: Vigil's statements come in a few dozen shapes.
+/// prepared, so the set stays small: Vigil's statements come in a few dozen shapes. Disabled,
+/// every statement runs unnamed (for a pooler that moves transactions between server sessions).
 final class PostgresPreparedStatements: Sendable {
     static let limit = 128
     static let maxBinds = 64
+    let enabled: Bool
     private let byConnection = Mutex<[Int: [String: PreparedQuery]]>([:])
+
+    init(enabled: Bool = true) {
+        self.enabled = enabled
+    }
 
     func statement(_ text: String, on connection: PostgresConnection) -> PreparedQuery? {
         byConnection.withLock { $0[connection.id]?[text] }
     }
 
+    /// Whether `sql` should be prepared on `connection`.
     func hasRoom(for sql: PostgresSQL, on connection: PostgresConnection) -> Bool {
-        sql.binds.count <= Self.maxBinds && byConnection.withLock { ($0[connection.id]?.count ?? 0) < Self.limit }
+        enabled && sql.binds.count <= Self.maxBinds && byConnection.withLock { ($0[connection.id]?.count ?? 0) < Self.limit }
     }
 
     func remember(_ statement: PreparedQuery, for text: String, on connection: PostgresConnection) {

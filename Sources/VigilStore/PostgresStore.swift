@@ -20,10 +20,12 @@ public struct PostgresSettings: Sendable {
     public var idleTimeout: TimeInterval
     /// Longest wait for one statement's answer (migrations wait longer).
     public var queryTimeout: TimeInterval
+    /// Whether statements are prepared once per connection (not behind a transaction-mode pooler).
+    public var preparedStatements: Bool
 
     public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode,
                 poolMax: Int = 20, connectTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 60,
-                queryTimeout: TimeInterval = 30) {
+                queryTimeout: TimeInterval = 30, preparedStatements: Bool = true) {
         self.host = host
         self.port = port
         self.user = user
@@ -34,6 +36,7 @@ public struct PostgresSettings: Sendable {
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
         self.queryTimeout = queryTimeout
+        self.preparedStatements = preparedStatements
     }
 
     var clientTLS: TLSConfiguration? {
@@ -95,7 +98,9 @@ public final class PostgresStore: Store {
     public init(settings: PostgresSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        self.statements = PostgresStatements(logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)))
+        var statements = PostgresStatements(logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)))
+        statements.prepared = PostgresPreparedStatements(enabled: settings.preparedStatements)
+        self.statements = statements
         // The pool logs every failed connection attempt at info: during an outage that is a line
         // per retry. Vigil reports the outage itself (health, request and worker logs), so the
         // pool's own chatter is kept for debug runs.

@@ -29,7 +29,8 @@ struct ConfigurationTests {
         #expect(c.database == .sqlite(path: "vigil-data/vigil.sqlite"))
         #expect(c.providers == .sandbox)
         #expect(c.verificationDeadline == 72 * 3600 && c.reminderAfter == 24 * 3600)
-        #expect(c.poolMax == 20 && c.connectTimeout == 10)
+        #expect(c.poolMax == 20 && c.connectTimeout == 10 && c.preparedStatements)
+        #expect(try load(["VIGIL_DB_PREPARED_STATEMENTS": "false"]).preparedStatements == false)
         #expect(c.logFormat == .text && c.logLevel == .info)
         #expect(c.acceptsUnsignedWebhooks)
     }
@@ -67,6 +68,7 @@ struct ConfigurationTests {
         (["VIGIL_CORS_ORIGINS": "https://ok.example,*"], "VIGIL_CORS_ORIGINS"),
         (["VIGIL_CORS_ORIGINS": "https://x.example/path"], "VIGIL_CORS_ORIGINS"),
         (["SAFE_MODE": "perhaps"], "SAFE_MODE"),
+        (["VIGIL_DB_PREPARED_STATEMENTS": "sometimes"], "VIGIL_DB_PREPARED_STATEMENTS"),
         (["VIGIL_PAYMENTS_GATEWAY": "paypal"], "VIGIL_PAYMENTS_GATEWAY"),
         (["VIGIL_VERIFF_BASE_URL": "ftp://x"], "VIGIL_VERIFF_BASE_URL"),
     ])

@@ -76,8 +76,31 @@ struct PostgresPreparedTests {
                 answer = try? await store.rows(Self.everyType("after")).first?["t"].decode(String.self)
             }
             #expect(answer == "after")
-            let server = try await store.rows("SELECT count(*) AS n FROM pg_prepared_statements")
-            #expect(try server.first?["n"].decode(Int64.self) == 2)
+            // On whichever new connection runs it: BEGIN, that statement, and this count query.
+            let onServer = try await store.transaction { tx in
+                _ = try await tx.rows(Self.everyType("in a transaction"))
+                return try await tx.rows("SELECT count(*) AS n FROM pg_prepared_statements").first?["n"].decode(Int64.self)
+            }
+            #expect(onServer == 3)
+        }
+    }
+
+    @Test("with VIGIL_DB_PREPARED_STATEMENTS=false every statement, transactions too, runs unnamed")
+    func preparingOff() async throws {
+        try await withPostgresDatabase { database in
+            var settings = try TestPostgres.settings(database: database, poolMax: 2)
+            settings.preparedStatements = false
+            let store = PostgresStore(settings: settings, logger: quietLogger)
+            try await withRunning(store) {
+                _ = try await store.migrate()
+                let text = try await store.rows(Self.everyType("unnamed")).first?["t"].decode(String.self)
+                #expect(text == "unnamed")
+                let wrote = try await store.write { _ in true }
+                #expect(wrote)
+                #expect(store.statements.prepared.count == 0)
+                let server = try await store.rows("SELECT count(*) AS n FROM pg_prepared_statements")
+                #expect(try server.first?["n"].decode(Int64.self) == 0)
+            }
         }
     }
 }
