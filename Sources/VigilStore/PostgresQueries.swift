@@ -13,13 +13,11 @@ struct PostgresStatements: Sendable {
     /// Longest wait for one statement's answer.
     let timeout: TimeAmount
     /// The named statements prepared on each pooled connection.
-    var prepared = PostgresPreparedStatements()
+    let prepared: PostgresPreparedStatements
 
     /// The same statements (and prepared-statement cache) with another bound on the wait.
     func waiting(_ timeout: TimeAmount) -> PostgresStatements {
-        var copy = PostgresStatements(logger: logger, timeout: timeout)
-        copy.prepared = prepared
-        return copy
+        PostgresStatements(logger: logger, timeout: timeout, prepared: prepared)
     }
 
     /// Runs `query` on `connection` as an unnamed statement and returns its rows.
@@ -111,7 +109,7 @@ final class PostgresPreparedStatements: Sendable {
     let enabled: Bool
     private let byConnection = Mutex<[Int: [String: PreparedQuery]]>([:])
 
-    init(enabled: Bool = true) {
+    init(enabled: Bool) {
         self.enabled = enabled
     }
 

@@ -98,9 +98,9 @@ public final class PostgresStore: Store {
     public init(settings: PostgresSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        var statements = PostgresStatements(logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)))
-        statements.prepared = PostgresPreparedStatements(enabled: settings.preparedStatements)
-        self.statements = statements
+        self.statements = PostgresStatements(
+            logger: logger, timeout: .milliseconds(Int64(settings.queryTimeout * 1000)),
+            prepared: PostgresPreparedStatements(enabled: settings.preparedStatements))
         // The pool logs every failed connection attempt at info: during an outage that is a line
         // per retry. Vigil reports the outage itself (health, request and worker logs), so the
         // pool's own chatter is kept for debug runs.

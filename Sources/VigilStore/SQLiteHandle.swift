@@ -71,14 +71,7 @@ final class SQLiteHandle: Sendable {
     /// Runs one statement on the calling thread and returns its rows. For statements that do not
     /// wait: those inside a transaction that already holds the write lock.
     func run(_ sql: String, _ binds: [SQLiteData] = []) throws -> [SQLiteResultRow] {
-        try state.withLock { state in
-            guard let db = state.db else { throw StoreError("the SQLite database at \(path) is closed") }
-            let statement = try Self.prepared(sql, in: &state, db: db)
-            defer {
-                sqlite_nio_sqlite3_reset(statement.pointer)
-                sqlite_nio_sqlite3_clear_bindings(statement.pointer)
-            }
-            try Self.bind(binds, to: statement.pointer, db: db)
+        try withBound(sql, binds) { statement, db in
             var rows: [SQLiteResultRow] = []
             while true {
                 let status = sqlite_nio_sqlite3_step(statement.pointer)
@@ -94,6 +87,18 @@ final class SQLiteHandle: Sendable {
     /// buffers its rows in a temporary table that SQLite sets up afresh each time.)
     @discardableResult
     func execute(_ sql: String, _ binds: [SQLiteData] = []) throws -> (changes: Int, lastRowId: Int64) {
+        try withBound(sql, binds) { statement, db in
+            var status = sqlite_nio_sqlite3_step(statement.pointer)
+            while status == SQLITE_ROW { status = sqlite_nio_sqlite3_step(statement.pointer) }
+            guard status == SQLITE_DONE else { throw Self.error(db, status, sql) }
+            return (Int(sqlite_nio_sqlite3_changes64(db)), sqlite_nio_sqlite3_last_insert_rowid(db))
+        }
+    }
+
+    /// Runs `body` with `sql` prepared (or taken from the cache) and `binds` bound, under the
+    /// handle's lock; the statement is reset and its bindings cleared afterwards.
+    private func withBound<T>(_ sql: String, _ binds: [SQLiteData],
+                              _ body: @Sendable (Statement, OpaquePointer) throws -> T) throws -> T {
         try state.withLock { state in
             guard let db = state.db else { throw StoreError("the SQLite database at \(path) is closed") }
             let statement = try Self.prepared(sql, in: &state, db: db)
@@ -102,10 +107,7 @@ final class SQLiteHandle: Sendable {
                 sqlite_nio_sqlite3_clear_bindings(statement.pointer)
             }
             try Self.bind(binds, to: statement.pointer, db: db)
-            var status = sqlite_nio_sqlite3_step(statement.pointer)
-            while status == SQLITE_ROW { status = sqlite_nio_sqlite3_step(statement.pointer) }
-            guard status == SQLITE_DONE else { throw Self.error(db, status, sql) }
-            return (Int(sqlite_nio_sqlite3_changes64(db)), sqlite_nio_sqlite3_last_insert_rowid(db))
+            return try body(statement, db)
         }
     }
 
