@@ -18,7 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
-        // Up to the next minor only: VigilStore calls the SQLite that sqlite-nio embeds through its
+        // Up to the next minor only: VigilSQLite calls the SQLite that sqlite-nio embeds through its
         // C target (VaporCSQLite), which is not a declared product (see SQLiteHandle.swift).
         .package(url: "https://github.com/vapor/sqlite-nio.git", .upToNextMinor(from: "1.13.2")),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -46,21 +46,38 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The driver-free store: records, the storage protocols, and the SQL both backends share.
         .target(
             name: "VigilStore",
             dependencies: [
                 "VigilCore", "VigilQueue",
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VigilSQLite",
+            dependencies: [
+                "VigilCore", "VigilQueue", "VigilStore",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VigilPostgres",
+            dependencies: [
+                "VigilCore", "VigilQueue", "VigilStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "VigilProviders",
             dependencies: [
-                "VigilCore", "VigilStore",
+                "VigilCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,7 +97,7 @@ let package = Package(
         .target(
             name: "VigilServer",
             dependencies: [
-                "VigilCore", "VigilQueue", "VigilStore", "VigilProviders", "VigilFlow",
+                "VigilCore", "VigilQueue", "VigilStore", "VigilSQLite", "VigilPostgres", "VigilProviders", "VigilFlow",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "VigilBench",
             dependencies: [
-                "VigilCore", "VigilStore", "VigilFlow",
+                "VigilCore", "VigilQueue", "VigilStore", "VigilSQLite", "VigilPostgres", "VigilFlow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -113,12 +130,13 @@ let package = Package(
         .testTarget(
             name: "VigilTests",
             dependencies: [
-                "VigilCore", "VigilQueue", "VigilStore", "VigilProviders", "VigilFlow", "VigilServer",
+                "VigilCore", "VigilQueue", "VigilStore", "VigilSQLite", "VigilPostgres", "VigilProviders", "VigilFlow",
+                "VigilServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

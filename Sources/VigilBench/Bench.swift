@@ -5,6 +5,8 @@ import Logging
 import NIOCore
 import VigilCore
 import VigilFlow
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// Benchmarks for docs/BENCHMARKS.md; run from scripts/bench.sh on a release build. Not part of

@@ -29,10 +29,10 @@ struct Dispatch: AsyncParsableCommand {
     struct NoOp: TaskHandler {
         typealias Transaction = any StoreTransaction
         let recorder: Recorder
-        func perform(_ task: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+        func perform(_ task: ClaimedTask) async throws -> TaskOutcome<any StoreTransaction> {
             recorder.started(lag: Date().timeIntervalSince(task.task.scheduledAt))
             let recorder = recorder
-            return { _ in recorder.completed.add(1, ordering: .relaxed) }
+            return TaskOutcome { _ in recorder.completed.add(1, ordering: .relaxed) }
         }
         func failed(_ task: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? { nil }
     }

@@ -68,7 +68,7 @@ public enum JSONCoding {
 
     /// Appends `string` as a JSON string literal: quotes, backslashes and control characters
     /// escaped; everything else (slashes, non-ASCII) as is.
-    static func appendString(_ string: String, to out: inout String) {
+    public static func appendString(_ string: String, to out: inout String) {
         out += "\""
         for scalar in string.unicodeScalars {
             switch scalar {

@@ -123,3 +123,11 @@ public enum SessionMachine {
         return "\(input)"
     }
 }
+
+/// What Vigil asks the shop platform to do with an order.
+public enum OrderAction: String, Sendable, Codable, CaseIterable {
+    /// Verification passed: the shop may ship.
+    case release
+    /// Add a note (declined, expired) to the order.
+    case annotate
+}

@@ -130,3 +130,19 @@ extension Secret {
         String(Hex.encode(Data(SHA256.hash(data: Data(value.utf8)))).prefix(12))
     }
 }
+
+/// A key made of several parts that no choice of parts can make collide with another: the parts
+/// as a JSON array of strings (`["order.created","x:B1"]`). Joining with a separator would let
+/// `("a:b", "c")` and `("a", "b:c")` share a key.
+public enum CompositeKey {
+    public static func of(_ parts: String...) -> String { of(parts) }
+
+    public static func of(_ parts: [String]) -> String {
+        var out = "["
+        for (index, part) in parts.enumerated() {
+            if index > 0 { out += "," }
+            JSONCoding.appendString(part, to: &out)
+        }
+        return out + "]"
+    }
+}

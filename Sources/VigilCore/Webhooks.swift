@@ -25,7 +25,9 @@ public struct OrderEvent: Sendable, Equatable, Codable {
     }
 
     /// Idempotency identity of an order event: the same `(event, orderId)` is the same delivery.
-    public var eventId: String { "\(event):\(orderId)" }
+    /// Built so that no event name can pass for another order's event (`order.created:x` of
+    /// order `B1` is not `order.created` of order `x:B1`).
+    public var eventId: String { CompositeKey.of(event, orderId) }
 }
 
 /// A verification decision, from either of the accepted payload forms.
@@ -134,7 +136,7 @@ public enum WebhookParser {
             let vendorData = verification["vendorData"] as? String
             let attempt = verification["attemptId"] as? String ?? ""
             return DecisionEvent(
-                eventId: "\(sessionId):\(attempt):\(decision.rawValue)",
+                eventId: CompositeKey.of(sessionId, attempt, decision.rawValue),
                 orderId: vendorData.flatMap { $0.isEmpty ? nil : $0 },
                 verificationId: sessionId, decision: decision,
                 code: verification["code"] as? Int,

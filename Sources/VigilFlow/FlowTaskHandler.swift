@@ -5,8 +5,9 @@ import VigilQueue
 import VigilStore
 
 /// Runs the flow's tasks. Provider calls happen in `perform`, with the task's idempotency key;
-/// what they change is written by the returned closure in the transaction that completes the task.
-/// Timers make no calls: they apply the state machine inside that transaction.
+/// the call's outbox entry, the task's completion and what the call changes commit together in
+/// the transaction that completes the task. Timers make no calls: they apply the state machine
+/// inside that transaction.
 public struct FlowTaskHandler: TaskHandler {
     public typealias Transaction = any StoreTransaction
 
@@ -24,7 +25,7 @@ public struct FlowTaskHandler: TaskHandler {
         let description: String
     }
 
-    public func perform(_ claim: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+    public func perform(_ claim: ClaimedTask) async throws -> TaskOutcome<any StoreTransaction> {
         do {
             return try await run(claim)
         } catch let error as ProviderError where error.kind == .permanent {
@@ -33,7 +34,7 @@ public struct FlowTaskHandler: TaskHandler {
         }
     }
 
-    private func run(_ claim: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+    private func run(_ claim: ClaimedTask) async throws -> TaskOutcome<any StoreTransaction> {
         let task = claim.task
         guard let kind = FlowTask(rawValue: task.kind) else {
             throw PermanentTaskError("unknown task kind \(task.kind)")
@@ -42,10 +43,11 @@ public struct FlowTaskHandler: TaskHandler {
             throw PermanentTaskError("task \(task.name) has no order")
         }
         let call = ProviderCall(orderId: orderId, taskId: task.id, idempotencyKey: claim.idempotencyKey)
+        let clock = clock
         switch kind {
         case .reminder, .deadline:
             let input: SessionInput = kind == .deadline ? .deadlineReached : .reminderDue
-            return { tx in
+            return TaskOutcome { tx in
                 guard let session = try await tx.session(orderId: orderId) else { return }
                 let transition = SessionMachine.apply(input, to: session.state, refundStatus: session.refundStatus)
                 // A leftover timer on a finished session changes nothing and needs no timeline row.
@@ -55,20 +57,21 @@ public struct FlowTaskHandler: TaskHandler {
 
         case .openSession:
             let session = try await requireSession(orderId)
-            let ref = try await providers.identity.createSession(
-                VerificationRequest(orderId: orderId, customerName: session.customerName,
-                                    customerEmail: session.customerEmail), call: call)
-            return { tx in
+            let (ref, record) = try await once(claim, call) {
+                try await providers.identity.createSession(VerificationRequest(
+                    orderId: orderId, customerName: session.customerName, customerEmail: session.customerEmail), call: call)
+            }
+            return TaskOutcome(record: record) { tx in
                 guard var current = try await tx.session(orderId: orderId) else { return }
                 let now = clock.now()
                 current.verificationId = ref.id
                 current.verificationURL = ref.url
                 current.updatedAt = now
                 try await tx.updateSession(current)
-                try await tx.appendEvent(orderId: orderId, type: "verification.session_opened", at: now,
-                                         data: JSONCoding.object(["verificationId": ref.id]))
+                try await tx.log(orderId: orderId, type: "verification.session_opened", at: now,
+                                 data: JSONCoding.object(["verificationId": ref.id]))
                 if current.state == .pending {
-                    _ = try await tx.enqueue(VerificationFlow.task(
+                    try await tx.enqueue(VerificationFlow.task(
                         .sendEmail, order: orderId, at: now, suffix: EmailKind.verificationLink.rawValue,
                         payload: EmailPayload(kind: .verificationLink)), now: now)
                 }
@@ -81,21 +84,23 @@ public struct FlowTaskHandler: TaskHandler {
             if needsLink.contains(payload.kind) {
                 // A link email is pointless once the customer has an outcome.
                 guard session.state == .pending else {
-                    return { tx in
-                        try await tx.appendEvent(orderId: orderId, type: "email.skipped", at: clock.now(),
-                                                 data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
+                    return TaskOutcome { tx in
+                        try await tx.log(orderId: orderId, type: "email.skipped", at: clock.now(),
+                                         data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
                     }
                 }
                 guard session.verificationURL != nil else {
                     throw NotReady(description: "the verification link is not open yet; retrying after the session is created")
                 }
             }
-            try await providers.email.send(EmailMessage(
-                kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
-                orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
-            return { tx in
-                try await tx.appendEvent(orderId: orderId, type: "email.sent", at: clock.now(),
-                                         data: JSONCoding.object(["kind": payload.kind.rawValue]))
+            let (_, record) = try await once(claim, call) {
+                try await providers.email.send(EmailMessage(
+                    kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
+                    orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
+            }
+            return TaskOutcome(record: record) { tx in
+                try await tx.log(orderId: orderId, type: "email.sent", at: clock.now(),
+                                 data: JSONCoding.object(["kind": payload.kind.rawValue]))
             }
 
         case .refund:
@@ -103,41 +108,64 @@ public struct FlowTaskHandler: TaskHandler {
             let session = try await requireSession(orderId)
             if session.paymentId == nil, providers.payments.requiresPaymentReference {
                 // Nothing names the payment to refund: a person must do it. No attempt can help.
-                return { tx in
+                return TaskOutcome { tx in
                     guard var current = try await tx.session(orderId: orderId) else { return }
                     let now = clock.now()
                     current.refundStatus = .refundFailed
                     current.updatedAt = now
                     try await tx.updateSession(current)
-                    try await tx.appendEvent(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
+                    try await tx.log(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
                         "reason": payload.reason, "detail": "the order has no paymentId; refund it by hand"]))
                     try await tx.addReview(orderId: orderId, reason: "refund needed (\(payload.reason)) but the order has no paymentId",
                                            eventId: nil, at: now)
                 }
             }
-            let result = try await providers.payments.refund(RefundRequest(
-                orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
-                currency: session.currency, reason: payload.reason), call: call)
-            return { tx in
+            let (result, record) = try await once(claim, call) {
+                try await providers.payments.refund(RefundRequest(
+                    orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
+                    currency: session.currency, reason: payload.reason), call: call)
+            }
+            return TaskOutcome(record: record) { tx in
                 guard var current = try await tx.session(orderId: orderId) else { return }
                 let now = clock.now()
                 current.refundStatus = .refunded
                 current.updatedAt = now
                 try await tx.updateSession(current)
-                try await tx.appendEvent(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
+                try await tx.log(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
                     "refundId": result.refundId, "amount": current.orderTotal, "currency": current.currency,
                     "reason": payload.reason]))
             }
 
         case .updateOrder:
             let payload = try decode(OrderUpdatePayload.self, task)
-            let action = OrderAction(rawValue: payload.action) ?? .annotate
-            try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: action, note: payload.note), call: call)
-            return { tx in
-                try await tx.appendEvent(orderId: orderId, type: action == .release ? "order.released" : "order.annotated",
-                                         at: clock.now(), data: JSONCoding.object(["note": payload.note]))
+            let (_, record) = try await once(claim, call) {
+                try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: payload.action, note: payload.note),
+                                                     call: call)
+            }
+            return TaskOutcome(record: record) { tx in
+                try await tx.log(orderId: orderId, type: payload.action == .release ? "order.released" : "order.annotated",
+                                 at: clock.now(), data: JSONCoding.object(["note": payload.note]))
             }
         }
+    }
+
+    /// Makes a task's provider call at most once per answer: when an earlier attempt of this task
+    /// got an answer (recorded in the outbox although that attempt did not complete the task, say
+    /// because it lost its lease), the answer is reused and nothing is sent. Otherwise the call is
+    /// made and its outbox entry returned, to be written with the task's completion. A first
+    /// attempt has no earlier one, so only retries pay for the look-up.
+    private func once<Value>(_ claim: ClaimedTask, _ call: ProviderCall,
+                             _ make: () async throws -> ProviderReply<Value>) async throws
+        -> (Value, (@Sendable (any StoreTransaction) async throws -> Void)?) {
+        if claim.task.attempts > 1, let earlier = try await store.outbox(idempotencyKey: call.idempotencyKey),
+           let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
+            return (value, nil)
+        }
+        let reply = try await make()
+        let entry = OutboxRecord(
+            idempotencyKey: call.idempotencyKey, provider: reply.provider, operation: reply.operation, orderId: call.orderId,
+            taskId: call.taskId, mode: reply.mode, request: reply.request, response: try reply.response, at: clock.now())
+        return (reply.value, { tx in try await tx.recordOutbox(entry) })
     }
 
     public func failed(_ claim: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? {
@@ -145,7 +173,7 @@ public struct FlowTaskHandler: TaskHandler {
         guard let orderId = task.orderId else { return nil }
         let now = clock.now()
         return { tx in
-            try await tx.appendEvent(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
+            try await tx.log(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
                 "task": task.kind, "taskId": task.id, "attempt": task.attempts, "error": error]))
             guard dead else { return }
             if task.kind == FlowTask.refund.rawValue, var session = try await tx.session(orderId: orderId) {

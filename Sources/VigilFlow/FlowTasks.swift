@@ -52,16 +52,25 @@ public enum FlowQueues {
     }
 }
 
-/// Unique task names per order: enqueuing the same step twice is a no-op.
+/// Unique task names per order: enqueuing the same step twice is a no-op. A name is
+/// `order/<order id>/<task>[/<suffix>]` with `%` and `/` percent-encoded in the parts, so no order
+/// id can produce another order's name (`C1/send_email` is `order/C1%2Fsend_email/...`, never
+/// order `C1`'s email). Names written before this scheme (`order:<id>:<task>`) stay as they are:
+/// a task's idempotency key derives from its stored name, so a task in flight across an upgrade
+/// keeps its key.
 enum TaskNames {
     static func of(_ task: FlowTask, order: String, suffix: String? = nil) -> String {
-        var name = "order:\(order):\(task.rawValue)"
-        if let suffix { name += ":\(suffix)" }
+        var name = "order/\(escape(order))/\(task.rawValue)"
+        if let suffix { name += "/\(escape(suffix))" }
         return name
+    }
+
+    static func escape(_ part: String) -> String {
+        part.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
     }
 }
 
 /// Payloads of the tasks that need one.
 struct EmailPayload: Codable, Sendable { var kind: EmailKind }
 struct RefundPayload: Codable, Sendable { var reason: String }
-struct OrderUpdatePayload: Codable, Sendable { var action: String; var note: String }
+struct OrderUpdatePayload: Codable, Sendable { var action: OrderAction; var note: String }

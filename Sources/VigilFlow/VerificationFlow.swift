@@ -50,11 +50,11 @@ public struct VerificationFlow: Sendable {
         let settings = self.settings
         return try await store.write { tx in
             let fresh = try await tx.recordWebhook(StoredWebhook(
-                provider: "lightspeed", eventId: order.eventId, kind: order.event, orderId: order.orderId,
+                source: .lightspeed, eventId: order.eventId, kind: order.event, orderId: order.orderId,
                 payload: payload, receivedAt: now))
             guard fresh else { return .duplicate }
             guard order.event == "order.created" else {
-                try await tx.appendEvent(orderId: order.orderId, type: "order.event_ignored", at: now,
+                try await tx.log(orderId: order.orderId, type: "order.event_ignored", at: now,
                                          data: JSONCoding.object(["event": order.event]))
                 return .ignored(event: order.event)
             }
@@ -68,9 +68,9 @@ public struct VerificationFlow: Sendable {
                 deadline: deadline, reminderAt: reminderAt, createdAt: now, updatedAt: now, decidedAt: nil)
             // The same order under another event id: its session exists, nothing more to do.
             guard try await tx.insertSession(session) else { return .duplicate }
-            try await tx.appendEvent(orderId: order.orderId, type: "order.received", at: now, data: JSONCoding.object([
+            try await tx.log(orderId: order.orderId, type: "order.received", at: now, data: JSONCoding.object([
                 "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId]))
-            try await tx.appendEvent(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
+            try await tx.log(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
                 "deadline": deadline, "reminderAt": reminderAt]))
             var tasks = [Self.task(.openSession, order: order.orderId, at: now)]
             if let reminderAt { tasks.append(Self.task(.reminder, order: order.orderId, at: reminderAt)) }
@@ -85,7 +85,7 @@ public struct VerificationFlow: Sendable {
         let now = clock.now()
         return try await store.write { tx in
             let fresh = try await tx.recordWebhook(StoredWebhook(
-                provider: "veriff", eventId: decision.eventId, kind: decision.decision.rawValue,
+                source: .veriff, eventId: decision.eventId, kind: decision.decision.rawValue,
                 orderId: decision.orderId, payload: payload, receivedAt: now))
             guard fresh else { return .duplicate }
             var session: SessionRecord?
@@ -97,14 +97,14 @@ public struct VerificationFlow: Sendable {
                 "status": decision.decision.rawValue, "code": decision.code, "eventId": decision.eventId,
                 "verificationId": decision.verificationId, "reason": decision.reason])
             guard let session else {
-                try await tx.appendEvent(orderId: decision.orderId, type: "decision.unknown_order", at: now, data: details)
+                try await tx.log(orderId: decision.orderId, type: "decision.unknown_order", at: now, data: details)
                 try await tx.addReview(
                     orderId: decision.orderId,
                     reason: "\(decision.decision.rawValue) decision for an order Vigil has no session for",
                     eventId: decision.eventId, at: now)
                 return .unknownOrder
             }
-            try await tx.appendEvent(orderId: session.orderId, type: "decision.received", at: now, data: details)
+            try await tx.log(orderId: session.orderId, type: "decision.received", at: now, data: details)
             let transition = SessionMachine.apply(
                 .decision(decision.decision), to: session.state, refundStatus: session.refundStatus)
             try await Self.apply(transition, to: session, in: tx, at: now, trigger: decision.eventId)
@@ -127,28 +127,27 @@ public struct VerificationFlow: Sendable {
             updated.updatedAt = now
             try await tx.updateSession(updated)
         }
-        try await tx.appendEvent(orderId: orderId, type: transition.event, at: now, data: JSONCoding.object([
+        try await tx.log(orderId: orderId, type: transition.event, at: now, data: JSONCoding.object([
             "state": transition.state.rawValue, "trigger": trigger]))
         for effect in transition.effects {
             switch effect {
             case .cancelTimers:
-                try await tx.cancelTask(named: TaskNames.of(.reminder, order: orderId), now: now)
-                try await tx.cancelTask(named: TaskNames.of(.deadline, order: orderId), now: now)
+                try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.reminder.rawValue, FlowTask.deadline.rawValue], now: now)
             case .cancelReminder:
-                try await tx.cancelTask(named: TaskNames.of(.reminder, order: orderId), now: now)
+                try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.reminder.rawValue], now: now)
             case .releaseOrder:
-                _ = try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: "release",
-                                              payload: OrderUpdatePayload(action: "release", note: "ID verification approved")), now: now)
+                try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.release.rawValue,
+                                          payload: OrderUpdatePayload(action: .release, note: "ID verification approved")), now: now)
             case .annotateOrder(let reason):
-                _ = try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: "annotate",
-                                              payload: OrderUpdatePayload(action: "annotate", note: "ID verification \(reason); order refunded")), now: now)
+                try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.annotate.rawValue,
+                                          payload: OrderUpdatePayload(action: .annotate, note: "ID verification \(reason); order refunded")), now: now)
             case .refund(let reason):
-                _ = try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason)), now: now)
+                try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason)), now: now)
             case .sendEmail(let kind):
                 // Resubmission emails can repeat, once per decision; the others are once per order.
-                let suffix = kind == .resubmission ? "\(kind.rawValue):\(trigger)" : kind.rawValue
-                _ = try await tx.enqueue(task(.sendEmail, order: orderId, at: now, suffix: suffix,
-                                              payload: EmailPayload(kind: kind)), now: now)
+                let suffix = kind == .resubmission ? CompositeKey.of(kind.rawValue, trigger) : kind.rawValue
+                try await tx.enqueue(task(.sendEmail, order: orderId, at: now, suffix: suffix,
+                                          payload: EmailPayload(kind: kind)), now: now)
             case .flagForReview(let reason):
                 try await tx.addReview(orderId: orderId, reason: reason, eventId: trigger, at: now)
             }

@@ -14,6 +14,32 @@ public struct ProviderCall: Sendable, Equatable {
     }
 }
 
+/// What a call did, for the outbox: the worker records it with the task's completion, in one
+/// transaction. `request` is Vigil's own description of the call (never a credential);
+/// `response` is what a later attempt of the same task reuses instead of calling again.
+public struct ProviderReply<Value: Codable & Sendable>: Sendable {
+    public var value: Value
+    public var provider: Provider
+    public var operation: ProviderOperation
+    public var mode: ProviderMode
+    /// JSON.
+    public var request: String
+
+    public init<Request: Encodable>(_ value: Value, provider: Provider, operation: ProviderOperation, mode: ProviderMode,
+                                    request: Request) throws {
+        self.value = value
+        self.provider = provider
+        self.operation = operation
+        self.mode = mode
+        self.request = try JSONCoding.string(request)
+    }
+
+    /// The value as the outbox keeps it (JSON).
+    public var response: String {
+        get throws { try JSONCoding.string(value) }
+    }
+}
+
 /// A provider's answer to a dry-run credentials check (for `/__selftest`).
 public enum ProviderCheck: Sendable, Equatable {
     case ok
@@ -86,11 +112,17 @@ public struct RefundResult: Sendable, Codable, Equatable {
     public init(refundId: String) { self.refundId = refundId }
 }
 
-public enum OrderAction: String, Sendable, Codable {
-    /// Verification passed: the shop may ship.
-    case release
-    /// Add a note (declined, expired) to the order.
-    case annotate
+/// An email the provider accepted.
+public struct EmailAccepted: Sendable, Codable, Equatable {
+    /// The provider's HTTP status (202 for SendGrid).
+    public var status: Int
+    public init(status: Int) { self.status = status }
+}
+
+/// An order update the shop platform accepted.
+public struct OrderUpdated: Sendable, Codable, Equatable {
+    public var status: Int
+    public init(status: Int) { self.status = status }
 }
 
 public struct OrderUpdate: Sendable, Codable, Equatable {
@@ -105,20 +137,24 @@ public struct OrderUpdate: Sendable, Codable, Equatable {
 }
 
 /// The ID-verification provider (Veriff).
+///
+/// Providers return what happened and write nothing: the worker records each reply in the
+/// outbox with the task's completion, and a retried task whose call is already recorded reuses
+/// the recorded answer instead of calling again.
 public protocol IdentityVerifier: Sendable {
-    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> VerificationSessionRef
+    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> ProviderReply<VerificationSessionRef>
     func check() async -> ProviderCheck
 }
 
 /// The email provider (SendGrid).
 public protocol EmailSender: Sendable {
-    func send(_ message: EmailMessage, call: ProviderCall) async throws
+    func send(_ message: EmailMessage, call: ProviderCall) async throws -> ProviderReply<EmailAccepted>
     func check() async -> ProviderCheck
 }
 
 /// The payment gateway, for refunds.
 public protocol PaymentGateway: Sendable {
-    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult
+    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult>
     func check() async -> ProviderCheck
     /// True when a refund needs the order's `paymentId` (the gateway's charge or transaction);
     /// a refund for an order without one goes to manual review instead.
@@ -131,7 +167,7 @@ extension PaymentGateway {
 
 /// The shop platform (Lightspeed), for releasing and annotating orders.
 public protocol ShopPlatform: Sendable {
-    func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws
+    func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws -> ProviderReply<OrderUpdated>
     func check() async -> ProviderCheck
 }
 

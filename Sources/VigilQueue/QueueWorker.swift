@@ -139,7 +139,7 @@ public struct QueueWorker<Transaction>: Sendable {
             return
         }
 
-        let outcome: Result<@Sendable (Transaction) async throws -> Void, any Error>
+        let outcome: Result<TaskOutcome<Transaction>, any Error>
         if heartbeat {
             let taskLogger = logger
             outcome = await withTaskGroup(of: Void.self) { group in
@@ -154,9 +154,9 @@ public struct QueueWorker<Transaction>: Sendable {
 
         let now = clock.now()
         switch outcome {
-        case .success(let apply):
+        case .success(let result):
             do {
-                if try await store.completeTask(claim, now: now, then: apply) {
+                if try await store.completeTask(claim, now: now, outcome: result) {
                     logger.debug("task succeeded", metadata: ["attempt": "\(claim.task.attempts)"])
                     report("succeeded")
                 } else {

@@ -13,9 +13,9 @@ public protocol TaskStore<Transaction>: Sendable {
     /// The earliest time a task of `queue` becomes claimable, or nil when there is none.
     func nextDueTime(queue: String) async throws -> Date?
 
-    /// Marks the task succeeded and runs `then` in the same transaction. Returns false, and
-    /// applies nothing, when the lease was lost.
-    func completeTask(_ task: ClaimedTask, now: Date, then: @escaping @Sendable (Transaction) async throws -> Void) async throws -> Bool
+    /// Marks the task succeeded and writes its outcome in the same transaction. Returns false, and
+    /// applies nothing but the outcome's `record`, when the lease was lost.
+    func completeTask(_ task: ClaimedTask, now: Date, outcome: TaskOutcome<Transaction>) async throws -> Bool
 
     /// Records a failed attempt: `retryAt` schedules the next one, nil dead-letters the task.
     func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
@@ -37,8 +37,9 @@ public protocol TaskHandler<Transaction>: Sendable {
     associatedtype Transaction
 
     /// Performs the task. Side effects (provider calls) happen here, outside any transaction,
-    /// with the task's idempotency key. The returned closure runs in the completing transaction.
-    func perform(_ task: ClaimedTask) async throws -> @Sendable (Transaction) async throws -> Void
+    /// with the task's idempotency key. The returned outcome is written in the completing
+    /// transaction.
+    func perform(_ task: ClaimedTask) async throws -> TaskOutcome<Transaction>
 
     /// Called in the transaction that records a failure; `dead` when no retry follows.
     func failed(_ task: ClaimedTask, error: String, dead: Bool) -> (@Sendable (Transaction) async throws -> Void)?

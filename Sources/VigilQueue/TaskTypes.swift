@@ -80,14 +80,20 @@ public struct ClaimedTask: Sendable, Equatable {
     public var idempotencyKey: String { VigilCoreKeys.forTask(named: task.name) }
 }
 
-public enum EnqueueResult: Sendable, Equatable {
-    case created(TaskRecord)
-    /// A task with that name already exists (in any state); nothing was created.
-    case duplicate(TaskRecord)
+/// What a task's run leaves to record, in the transaction that completes it.
+public struct TaskOutcome<Transaction>: Sendable {
+    /// Written whether or not this worker still holds the task's lease: the record of side effects
+    /// that happened either way (a provider call made), so a later attempt can see them.
+    public var record: (@Sendable (Transaction) async throws -> Void)?
+    /// Written only while the lease is held: the task's consequences (state changes, new tasks).
+    public var apply: @Sendable (Transaction) async throws -> Void
 
-    public var task: TaskRecord {
-        switch self {
-        case .created(let t), .duplicate(let t): t
-        }
+    public init(record: (@Sendable (Transaction) async throws -> Void)? = nil,
+                apply: @escaping @Sendable (Transaction) async throws -> Void) {
+        self.record = record
+        self.apply = apply
     }
+
+    /// Nothing to record.
+    public static var nothing: TaskOutcome { TaskOutcome(apply: { _ in }) }
 }

@@ -5,7 +5,7 @@ import VigilStore
 /// NDJSON rows of the event log. Field names are stable (documented in the README) so a
 /// warehouse table can be defined once: id INT64, orderId STRING, type STRING, at TIMESTAMP, data JSON.
 public enum EventExport {
-    public static func line(_ event: EventRecord) -> String {
+    public static func line(_ event: EventLogEntry) -> String {
         var row: [String: Any] = [
             "id": event.id, "type": event.type, "at": Timestamp.string(event.at), "data": JSONCoding.parseAny(event.data),
         ]
@@ -28,7 +28,7 @@ public enum EventExport {
                                    _ emit: (String) async throws -> Void) async throws {
         var afterId: Int64 = 0
         while true {
-            let page = try await store.events(since: since, until: until, afterId: afterId, limit: pageSize)
+            let page = try await store.eventLog(since: since, until: until, afterId: afterId, limit: pageSize)
             guard let last = page.last else { return }
             try await emit(page.map { line($0) + "\n" }.joined())
             afterId = last.id

@@ -8,6 +8,8 @@ import VigilCore
 import VigilFlow
 import VigilProviders
 import VigilQueue
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// Assembles Vigil from its configuration: the store, the flow, the task workers and the HTTP
@@ -57,12 +59,12 @@ public enum VigilRuntime {
         _ body: (Providers) async throws -> T
     ) async throws -> T {
         guard let live = config.live else {
-            return try await body(SandboxProviders(store: store, clock: clock).providers)
+            return try await body(SandboxProviders().providers)
         }
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(
             timeout: .init(connect: .seconds(Int64(min(config.providerHTTP.timeout, 30))))))
         let client = ProviderHTTPClient(http: http, settings: config.providerHTTP, clock: clock, logger: logger, metrics: metrics)
-        let result = await Result(catching: { try await body(LiveProviders.make(live, http: client, store: store, clock: clock)) })
+        let result = await Result(catching: { try await body(LiveProviders.make(live, http: client)) })
         try? await http.shutdown()
         return try result.get()
     }

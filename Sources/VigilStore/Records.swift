@@ -44,8 +44,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     }
 }
 
-/// One row of the append-only event log (an order's timeline).
-public struct EventRecord: Sendable, Equatable {
+/// One row of the append-only event log (an order's timeline). "Event" alone means the shop's
+/// order event; this is what Vigil recorded about it.
+public struct EventLogEntry: Sendable, Equatable {
     public var id: Int64
     public var orderId: String?
     public var type: String
@@ -66,18 +67,18 @@ public struct EventRecord: Sendable, Equatable {
 public struct OutboxRecord: Sendable, Equatable {
     public var id: Int64
     public var idempotencyKey: String
-    public var provider: String
-    public var operation: String
+    public var provider: Provider
+    public var operation: ProviderOperation
     public var orderId: String?
     public var taskId: Int64?
     /// `sandbox` (recorded, not sent) or `live` (sent).
-    public var mode: String
+    public var mode: ProviderMode
     public var request: String
     public var response: String?
     public var at: Date
 
-    public init(id: Int64 = 0, idempotencyKey: String, provider: String, operation: String, orderId: String?,
-                taskId: Int64?, mode: String, request: String, response: String?, at: Date) {
+    public init(id: Int64 = 0, idempotencyKey: String, provider: Provider, operation: ProviderOperation, orderId: String?,
+                taskId: Int64?, mode: ProviderMode, request: String, response: String?, at: Date) {
         self.id = id
         self.idempotencyKey = idempotencyKey
         self.provider = provider
@@ -177,16 +178,17 @@ public enum IdempotentRequest: Sendable, Equatable {
     case mismatch(scope: String)
 }
 
+/// A webhook as received, kept for its idempotency record and for the order's history.
 public struct StoredWebhook: Sendable, Equatable {
-    public var provider: String
+    public var source: WebhookSource
     public var eventId: String
     public var kind: String
     public var orderId: String?
     public var payload: String
     public var receivedAt: Date
 
-    public init(provider: String, eventId: String, kind: String, orderId: String?, payload: String, receivedAt: Date) {
-        self.provider = provider
+    public init(source: WebhookSource, eventId: String, kind: String, orderId: String?, payload: String, receivedAt: Date) {
+        self.source = source
         self.eventId = eventId
         self.kind = kind
         self.orderId = orderId
@@ -200,4 +202,10 @@ public struct MigrationStatus: Sendable, Equatable {
     public var applied: [Int]
     public var pending: [Migration]
     public var unknown: [Int]
+
+    public init(applied: [Int], pending: [Migration], unknown: [Int]) {
+        self.applied = applied
+        self.pending = pending
+        self.unknown = unknown
+    }
 }

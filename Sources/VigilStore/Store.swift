@@ -6,36 +6,44 @@ import VigilQueue
 /// through one of these, so the state change, the idempotency record, the tasks and the
 /// event-log rows commit together or not at all.
 public protocol StoreTransaction: AnyObject {
-    /// Records a webhook delivery; false when `(provider, eventId)` was seen before.
+    /// Records a webhook delivery; false when `(source, eventId)` was seen before.
     func recordWebhook(_ webhook: StoredWebhook) async throws -> Bool
 
+    /// The order's session, locked for this transaction where the database has row locks.
     func session(orderId: String) async throws -> SessionRecord?
     func session(verificationId: String) async throws -> SessionRecord?
     /// Creates the session; false, writing nothing, when the order already has one.
     func insertSession(_ session: SessionRecord) async throws -> Bool
     func updateSession(_ session: SessionRecord) async throws
 
-    /// Creates the task unless one with its name exists; `now` stamps its creation.
-    func enqueue(_ task: NewTask, now: Date) async throws -> EnqueueResult
-    /// Creates each task unless one with its name exists, in one statement; results in order.
-    func enqueue(_ tasks: [NewTask], now: Date) async throws -> [EnqueueResult]
-    /// Cancels a task that has not finished; true when it was cancelled by this call.
-    @discardableResult func cancelTask(named name: String, now: Date) async throws -> Bool
+    /// Creates each task unless one with its name exists; true, in order, for those created.
+    func enqueue(_ tasks: [NewTask], now: Date) async throws -> [Bool]
+    /// Cancels the order's unfinished tasks of the given kinds; returns how many were cancelled.
+    @discardableResult func cancelTasks(orderId: String, kinds: [String], now: Date) async throws -> Int
 
-    func appendEvent(orderId: String?, type: String, at: Date, data: String) async throws
+    /// Appends a row to the event log (written when the transaction closes, in one statement).
+    func log(orderId: String?, type: String, at: Date, data: String) async throws
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws
     func appendAudit(_ entry: AuditRecord) async throws
     /// Records a provider call under its idempotency key; a second record with the same key
     /// returns the first and writes nothing.
-    func recordOutbox(_ entry: OutboxRecord) async throws -> OutboxRecord
+    @discardableResult func recordOutbox(_ entry: OutboxRecord) async throws -> OutboxRecord
+}
+
+extension StoreTransaction {
+    /// Creates the task unless one with its name exists; true when it was created.
+    @discardableResult
+    public func enqueue(_ task: NewTask, now: Date) async throws -> Bool {
+        try await enqueue([task], now: now).first ?? false
+    }
 }
 
 /// The database behind Vigil: transactions for the flow, the task queue, and the read side
 /// for the admin API and export.
 public protocol Store: TaskStore where Transaction == any StoreTransaction {
     /// Runs `body` in one transaction and returns after it commits. `body` must act only
-    /// through its transaction: it may run more than once (SQLite's group commit runs a batch
-    /// again when one of its transactions throws), and only the last run counts.
+    /// through its transaction: it may run more than once (a group commit runs a batch again
+    /// when one of its transactions throws), and only the last run counts.
     func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> T) async throws -> T
 
     func migrationStatus() async throws -> MigrationStatus
@@ -53,9 +61,9 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func task(named name: String) async throws -> TaskRecord?
     func task(id: Int64) async throws -> TaskRecord?
     func tasks(queue: String?, state: TaskState?, limit: Int) async throws -> [TaskRecord]
-    func events(orderId: String) async throws -> [EventRecord]
-    /// Event-log rows with `since <= at < until`, in time order, after the row id `afterId`.
-    func events(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventRecord]
+    func eventLog(orderId: String) async throws -> [EventLogEntry]
+    /// Event-log rows with `since <= at < until`, in id order, after the row id `afterId`.
+    func eventLog(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventLogEntry]
     func outbox(orderId: String) async throws -> [OutboxRecord]
     func outbox(idempotencyKey: String) async throws -> OutboxRecord?
     func reviews(limit: Int) async throws -> [ReviewRecord]
@@ -83,6 +91,8 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     /// Fails with a one-line reason if the database cannot be reached within `timeout`.
     func waitUntilReachable(timeout: TimeInterval) async throws
     func close() async throws
+    /// The connection pool's use; nil for stores without a pool (SQLite's single writer).
+    var connectionUse: ConnectionUse? { get }
 }
 
 /// How much of a connection pool is in use, for metrics.
@@ -96,11 +106,6 @@ public struct ConnectionUse: Sendable, Equatable {
         self.waiting = waiting
         self.max = max
     }
-}
-
-extension Store {
-    /// The pool's use; nil for stores without a pool (SQLite's single writer).
-    public var connectionUse: ConnectionUse? { nil }
 }
 
 public struct StoreError: Error, CustomStringConvertible, Sendable {

@@ -7,6 +7,8 @@ import Testing
 import VigilCore
 import VigilQueue
 import VigilServer
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// The admin task, review and audit endpoints (reusing the HTTP contract suite's helpers).

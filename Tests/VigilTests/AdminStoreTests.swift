@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VigilCore
 import VigilQueue
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// The store's admin side, the same on both backends.

@@ -9,6 +9,8 @@ import HTTPTypes
 import Testing
 import VigilCore
 import VigilProviders
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// Header values by case-insensitive name.
@@ -96,7 +98,7 @@ final class FakeProvider: Sendable {
 }
 
 /// A provider HTTP client for tests: zero backoff (full jitter drawn at 0), short timeout.
-func withProviderClient<T>(clock: any VigilClock = SystemClock(), timeout: TimeInterval = 2, maxAttempts: Int = 3,
+func withProviderClient<T>(clock: any VigilClock = SystemClock(), timeout: TimeInterval = 10, maxAttempts: Int = 3,
                            maxInCallWait: TimeInterval = 5, breakerThreshold: Int = 5, breakerCooldown: TimeInterval = 30,
                            _ body: (ProviderHTTPClient) async throws -> T) async throws -> T {
     let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)

@@ -5,6 +5,8 @@ import VigilCore
 import VigilFlow
 import VigilProviders
 import VigilQueue
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 @Suite("Verification flow, end to end on SQLite with a manual clock")
@@ -35,10 +37,10 @@ struct FlowTests {
             #expect(expired.state == .expired)
             #expect(expired.refundStatus == .refunded)
             let outbox = try await h.outbox("A1")
-            #expect(outbox.filter { $0.operation == "refund" }.count == 1)
-            #expect(outbox.filter { $0.operation == "update_order" }.count == 1)
+            #expect(outbox.filter { $0.operation == .refund }.count == 1)
+            #expect(outbox.filter { $0.operation == .updateOrder }.count == 1)
             #expect(try await h.emails("A1") == ["verification_link", "reminder", "expired"])
-            let timeline = try await store.events(orderId: "A1").map(\.type)
+            let timeline = try await store.eventLog(orderId: "A1").map(\.type)
             #expect(timeline.contains("session.expired") && timeline.contains("refund.completed"))
 
             try await h.advance(by: 30 * 24 * 3600)
@@ -64,8 +66,8 @@ struct FlowTests {
             let s = try #require(try await store.session(orderId: "A2"))
             #expect(s.state == .approved && s.refundStatus == .none)
             let outbox = try await h.outbox("A2")
-            #expect(outbox.filter { $0.operation == "refund" }.isEmpty)
-            #expect(outbox.filter { $0.operation == "update_order" }.count == 1)
+            #expect(outbox.filter { $0.operation == .refund }.isEmpty)
+            #expect(outbox.filter { $0.operation == .updateOrder }.count == 1)
             #expect(try await h.emails("A2") == ["verification_link", "approved"])
         }
     }
@@ -80,7 +82,7 @@ struct FlowTests {
             try await h.drain()
             let s = try #require(try await store.session(orderId: "A3"))
             #expect(s.state == .declined && s.refundStatus == .refunded)
-            let refunds = try await h.outbox("A3").filter { $0.operation == "refund" }
+            let refunds = try await h.outbox("A3").filter { $0.operation == .refund }
             #expect(refunds.count == 1)
             let request = try JSONCoding.decode(RefundRequest.self, from: refunds[0].request)
             #expect(request.amount == Decimal(string: "129.99") && request.paymentId == "ch_1" && request.reason == "declined")
@@ -118,16 +120,16 @@ struct FlowTests {
             try await h.drain()
             let s = try #require(try await store.session(orderId: "A5"))
             #expect(s.state == .expired && s.refundStatus == .refunded)
-            #expect(try await h.outbox("A5").filter { $0.operation == "update_order" }.count == 1, "no release after expiry")
+            #expect(try await h.outbox("A5").filter { $0.operation == .updateOrder }.count == 1, "no release after expiry")
             #expect(try await store.reviews(limit: 10).contains { $0.orderId == "A5" && $0.reason.contains("approved") })
-            #expect(try await store.events(orderId: "A5").map(\.type).contains("decision.late"))
+            #expect(try await store.eventLog(orderId: "A5").map(\.type).contains("decision.late"))
 
             _ = try await h.flow.receiveOrder(h.order("A6"), payload: "{}")
             _ = try await h.flow.receiveDecision(h.decision("A6", .approved), payload: "{}")
             _ = try await h.flow.receiveDecision(h.decision("A6", .declined), payload: "{}")
             try await h.drain()
             #expect(try await store.session(orderId: "A6")?.state == .approved)
-            #expect(try await h.outbox("A6").filter { $0.operation == "refund" }.isEmpty)
+            #expect(try await h.outbox("A6").filter { $0.operation == .refund }.isEmpty)
         }
     }
 
@@ -144,7 +146,7 @@ struct FlowTests {
 
             #expect(try await h.flow.receiveDecision(h.decision("ghost", .approved), payload: "{}") == .unknownOrder)
             #expect(try await store.reviews(limit: 10).contains { $0.orderId == "ghost" })
-            #expect(try await store.events(orderId: "ghost").map(\.type) == ["decision.unknown_order"])
+            #expect(try await store.eventLog(orderId: "ghost").map(\.type) == ["decision.unknown_order"])
 
             let cancel = OrderEvent(event: "order.cancelled", orderId: "A7", customerEmail: "a@b.c", orderTotal: 1)
             #expect(try await h.flow.receiveOrder(cancel, payload: "{}") == .ignored(event: "order.cancelled"))
@@ -155,7 +157,7 @@ struct FlowTests {
     func refundRetryIsIdempotent(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock()
-            let sandbox = SandboxProviders(store: store, clock: clock).providers
+            let sandbox = SandboxProviders().providers
             // The gateway takes the refund, then the connection drops before we hear back, twice.
             let flaky = FlakyAfterCall(inner: sandbox.payments, failures: 2)
             let providers = Providers(identity: sandbox.identity, email: sandbox.email, payments: flaky, shop: sandbox.shop)
@@ -168,14 +170,14 @@ struct FlowTests {
             try await h.advance(by: 3600)
             #expect(flaky.calls == 3)
             #expect(Set(flaky.keys).count == 1, "every attempt carries the same idempotency key")
-            let refunds = try await h.outbox("A8").filter { $0.operation == "refund" }
+            let refunds = try await h.outbox("A8").filter { $0.operation == .refund }
             #expect(refunds.count == 1)
             #expect(refunds.first?.idempotencyKey == flaky.keys.first)
             let s = try #require(try await store.session(orderId: "A8"))
             #expect(s.refundStatus == .refunded)
             let refundTask = try #require(try await store.tasks(orderId: "A8").first { $0.kind == "refund" })
             #expect(refundTask.attempts == 3 && refundTask.state == .succeeded)
-            #expect(try await store.events(orderId: "A8").filter { $0.type == "task.failed" }.count == 2)
+            #expect(try await store.eventLog(orderId: "A8").filter { $0.type == "task.failed" }.count == 2)
         }
     }
 
@@ -183,7 +185,7 @@ struct FlowTests {
     func refundFails(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock()
-            let sandbox = SandboxProviders(store: store, clock: clock).providers
+            let sandbox = SandboxProviders().providers
             let broken = FlakyAfterCall(inner: nil, failures: .max)
             let providers = Providers(identity: sandbox.identity, email: sandbox.email, payments: broken, shop: sandbox.shop)
             let queues = FlowQueues.defaults().map { q -> QueueConfig in
@@ -217,7 +219,7 @@ final class FlakyAfterCall: PaymentGateway, Sendable {
     var calls: Int { state.withLock { $0.calls } }
     var keys: [String] { state.withLock { $0.keys } }
 
-    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult {
+    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
         let fail = state.withLock { s -> Bool in
             s.calls += 1
             s.keys.append(call.idempotencyKey)
@@ -225,8 +227,8 @@ final class FlakyAfterCall: PaymentGateway, Sendable {
             return false
         }
         let result = try await inner?.refund(request, call: call)
-        if fail || result == nil { throw TestFailure(description: "connection reset after the request was sent") }
-        return result ?? RefundResult(refundId: "")
+        guard !fail, let result else { throw TestFailure(description: "connection reset after the request was sent") }
+        return result
     }
 
     func check() async -> ProviderCheck { .ok }

@@ -6,6 +6,8 @@ import NIOCore
 import Testing
 import VigilCore
 import VigilServer
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 @Suite("HTTP contract")
@@ -214,7 +216,7 @@ struct HTTPContractTests {
                 #expect(statuses.filter { $0 == .ok }.count == 19)
             }
             #expect(try await store.tasks(orderId: "H1").count == 3)
-            #expect(try await store.events(orderId: "H1").filter { $0.type == "session.created" }.count == 1)
+            #expect(try await store.eventLog(orderId: "H1").filter { $0.type == "session.created" }.count == 1)
         }
     }
 }

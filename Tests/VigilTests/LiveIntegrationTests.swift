@@ -6,6 +6,8 @@ import Testing
 import VigilCore
 import VigilProviders
 import VigilServer
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 extension HTTPContractTests {

@@ -3,6 +3,8 @@ import Synchronization
 import Testing
 import VigilCore
 import VigilQueue
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// What only PostgreSQL has to prove: several instances on one database.

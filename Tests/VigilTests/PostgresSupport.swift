@@ -5,6 +5,8 @@ import Glibc
 import Logging
 import PostgresNIO
 @testable import VigilServer
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// The private PostgreSQL cluster `scripts/test.sh` starts; each test gets a database of its own.

@@ -3,6 +3,8 @@ import Synchronization
 import Testing
 import VigilCore
 import VigilQueue
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// A handler that records what ran and fails on demand.
@@ -20,7 +22,7 @@ final class RecordingHandler: TaskHandler, Sendable {
     func failNext(_ name: String, times: Int) { state.withLock { $0.failures[name] = times } }
     func failPermanently(_ name: String) { _ = state.withLock { $0.permanent.insert(name) } }
 
-    func perform(_ task: ClaimedTask) async throws -> @Sendable (any StoreTransaction) async throws -> Void {
+    func perform(_ task: ClaimedTask) async throws -> TaskOutcome<any StoreTransaction> {
         let name = task.task.name
         let outcome: Int = state.withLock { s in
             if s.permanent.contains(name) { return 2 }
@@ -36,14 +38,14 @@ final class RecordingHandler: TaskHandler, Sendable {
         case 1: throw TestFailure(description: "provider said 500")
         default:
             continuation.yield(name)
-            return { tx in
-                try await tx.appendEvent(orderId: nil, type: "ran", at: Date(), data: JSONCoding.object(["name": name]))
+            return TaskOutcome { tx in
+                try await tx.log(orderId: nil, type: "ran", at: Date(), data: JSONCoding.object(["name": name]))
             }
         }
     }
 
     func failed(_ task: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? {
-        { tx in try await tx.appendEvent(orderId: nil, type: dead ? "dead" : "failed", at: Date(), data: "{}") }
+        { tx in try await tx.log(orderId: nil, type: dead ? "dead" : "failed", at: Date(), data: "{}") }
     }
 }
 
@@ -59,22 +61,23 @@ struct QueueTests {
                                           owner: owner, leaseDuration: lease, logger: quietLogger)
     }
 
-    func enqueue(_ store: any Store, _ name: String, at: Date, queue: String = "q") async throws -> EnqueueResult {
+    /// Enqueues a task and returns it as stored.
+    @discardableResult
+    func enqueue(_ store: any Store, _ name: String, at: Date, queue: String = "q") async throws -> TaskRecord {
         try await store.write { tx in try await tx.enqueue(NewTask(name: name, queue: queue, kind: "k", runAt: at), now: at) }
+        return try #require(try await store.task(named: name))
     }
 
     @Test("names are unique: a second enqueue returns the existing task", arguments: Backend.allCases)
     func uniqueNames(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let now = Date()
-            guard case .created(let first) = try await enqueue(store, "a", at: now) else {
-                Issue.record("first enqueue should create")
-                return
-            }
-            guard case .duplicate(let again) = try await enqueue(store, "a", at: now.addingTimeInterval(99)) else {
-                Issue.record("second enqueue should be a duplicate")
-                return
-            }
+            #expect(try await store.write { tx in try await tx.enqueue(NewTask(name: "a", queue: "q", kind: "k", runAt: now), now: now) })
+            let first = try #require(try await store.task(named: "a"))
+            #expect(try await !store.write { tx in
+                try await tx.enqueue(NewTask(name: "a", queue: "q", kind: "k", runAt: now.addingTimeInterval(99)), now: now)
+            }, "a second enqueue of the name creates nothing")
+            let again = try #require(try await store.task(named: "a"))
             #expect(again.id == first.id)
             #expect(again.scheduledAt == first.scheduledAt)
             #expect(try await store.tasks(queue: "q", state: nil, limit: 10).count == 1)
@@ -85,8 +88,8 @@ struct QueueTests {
     func runsWhenDue(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
-            _ = try await enqueue(store, "now", at: clock.now())
-            _ = try await enqueue(store, "later", at: clock.now().addingTimeInterval(3600))
+            try await enqueue(store, "now", at: clock.now())
+            try await enqueue(store, "later", at: clock.now().addingTimeInterval(3600))
             let w = worker(store, clock, handler)
             #expect(try await w.runDueTasks() == 1)
             #expect(handler.ran == ["now"])
@@ -106,7 +109,7 @@ struct QueueTests {
         try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let start = clock.now()
-            _ = try await enqueue(store, "t", at: start)
+            try await enqueue(store, "t", at: start)
             handler.failNext("t", times: 10)
             let w = worker(store, clock, handler)
 
@@ -138,7 +141,7 @@ struct QueueTests {
         try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
             let config = QueueConfig(name: "q", maxAttempts: 2, maxRetryDuration: 100, minBackoff: 60, maxBackoff: 60, maxDoublings: 0)
-            _ = try await enqueue(store, "t", at: clock.now())
+            try await enqueue(store, "t", at: clock.now())
             handler.failNext("t", times: 100)
             let w = worker(store, clock, handler, config: config)
             try await w.runDueTasks()                         // attempt 1 at t=0
@@ -154,12 +157,12 @@ struct QueueTests {
     func permanentAndRedrive(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
-            let id = try await enqueue(store, "t", at: clock.now()).task.id
+            let id = try await enqueue(store, "t", at: clock.now()).id
             handler.failPermanently("t")
             let w = worker(store, clock, handler)
             try await w.runDueTasks()
             #expect(try await store.task(named: "t")?.state == .dead)
-            #expect(try await store.events(since: nil, until: nil, afterId: 0, limit: 10).map(\.type) == ["dead"])
+            #expect(try await store.eventLog(since: nil, until: nil, afterId: 0, limit: 10).map(\.type) == ["dead"])
 
             #expect(try await store.retryDeadTask(id: id, now: clock.now()))
             #expect(try await !store.retryDeadTask(id: id, now: clock.now()), "only dead tasks can be re-driven")
@@ -172,8 +175,8 @@ struct QueueTests {
     func cancel(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock(), handler = RecordingHandler()
-            let a = try await enqueue(store, "a", at: clock.now().addingTimeInterval(60)).task.id
-            let b = try await enqueue(store, "b", at: clock.now()).task.id
+            let a = try await enqueue(store, "a", at: clock.now().addingTimeInterval(60)).id
+            let b = try await enqueue(store, "b", at: clock.now()).id
             #expect(try await store.cancelTask(id: a, now: clock.now()))
             #expect(try await !store.cancelTask(id: a, now: clock.now()))
             #expect(try await !store.cancelTask(id: 999_999, now: clock.now()))
@@ -183,7 +186,8 @@ struct QueueTests {
             clock.advance(by: 120)
             #expect(try await worker(store, clock, handler).runDueTasks() == 0, "a cancelled task never runs")
             #expect(try await store.task(named: "a")?.state == .cancelled)
-            #expect(try await store.write { tx in try await tx.cancelTask(named: "nope", now: clock.now()) } == false)
+            #expect(try await store.write { tx in try await tx.cancelTasks(orderId: "nope", kinds: ["k"], now: clock.now()) } == 0,
+                    "cancelling an unknown order's tasks is not an error")
         }
     }
 
@@ -191,7 +195,7 @@ struct QueueTests {
     func leaseExpiry(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock()
-            _ = try await enqueue(store, "t", at: clock.now())
+            try await enqueue(store, "t", at: clock.now())
             let claimed = try await store.claimTasks(queue: "q", limit: 10, owner: "dead-worker", now: clock.now(), leaseDuration: 30)
             #expect(claimed.count == 1)
             #expect(try await store.claimTasks(queue: "q", limit: 10, owner: "w2", now: clock.now(), leaseDuration: 30).isEmpty,
@@ -205,11 +209,11 @@ struct QueueTests {
             let task = try #require(try await store.task(named: "t"))
             #expect(task.state == .succeeded && task.attempts == 2)
 
-            let late = try await store.completeTask(claimed[0], now: clock.now()) { tx in
-                try await tx.appendEvent(orderId: nil, type: "must-not-commit", at: Date(), data: "{}")
-            }
+            let late = try await store.completeTask(claimed[0], now: clock.now(), outcome: TaskOutcome { tx in
+                try await tx.log(orderId: nil, type: "must-not-commit", at: Date(), data: "{}")
+            })
             #expect(!late)
-            #expect(try await store.events(since: nil, until: nil, afterId: 0, limit: 10).map(\.type) == ["ran"])
+            #expect(try await store.eventLog(since: nil, until: nil, afterId: 0, limit: 10).map(\.type) == ["ran"])
         }
     }
 
@@ -217,7 +221,7 @@ struct QueueTests {
     func crashLoopDeadLetters(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock()
-            _ = try await enqueue(store, "poison", at: clock.now())
+            try await enqueue(store, "poison", at: clock.now())
             for attempt in 1...queue.maxAttempts {
                 let claimed = try await store.claimTasks(queue: "q", limit: 1, owner: "crashed-\(attempt)", now: clock.now(), leaseDuration: 30)
                 #expect(claimed.first?.task.attempts == attempt)
@@ -237,7 +241,7 @@ struct QueueTests {
     func release(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let clock = ManualClock()
-            _ = try await enqueue(store, "t", at: clock.now())
+            try await enqueue(store, "t", at: clock.now())
             let claimed = try await store.claimTasks(queue: "q", limit: 1, owner: "w", now: clock.now(), leaseDuration: 30)
             try await store.releaseTask(claimed[0], runAt: clock.now(), note: nil, now: clock.now())
             let task = try #require(try await store.task(named: "t"))
@@ -262,9 +266,9 @@ struct QueueTests {
 
                 // Idle: the worker sleeps only up to its safety cap.
                 await clock.waitForSleeper(until: start.addingTimeInterval(300))
-                _ = try await enqueue(store, "in-an-hour", at: start.addingTimeInterval(3600))
+                try await enqueue(store, "in-an-hour", at: start.addingTimeInterval(3600))
                 await clock.waitForSleeper(until: start.addingTimeInterval(300))
-                _ = try await enqueue(store, "in-a-minute", at: start.addingTimeInterval(60))
+                try await enqueue(store, "in-a-minute", at: start.addingTimeInterval(60))
                 // Woken by the enqueue, it now sleeps exactly until the earlier task is due.
                 await clock.waitForSleeper(until: start.addingTimeInterval(60))
                 #expect(handler.ran.isEmpty)

@@ -1,7 +1,7 @@
 import Foundation
-import SQLiteNIO
 import Testing
-@testable import VigilStore
+@testable import VigilSQLite
+import VigilStore
 
 /// The direct SQLite connection under the embedded store: values round-trip, cached statements
 /// are reused safely, and errors leave the connection usable.
@@ -21,23 +21,39 @@ struct SQLiteHandleTests {
         await handle.close()
     }
 
-    @Test("every kind of value round-trips, text with multi-byte characters and NULs included")
+    @Test("every kind of value round-trips as SQLite stores it; a NUL in text becomes U+FFFD, as on PostgreSQL")
     func valuesRoundTrip() async throws {
         try await withHandle { db in
-            _ = try db.run("CREATE TABLE v (i INTEGER, f REAL, t TEXT, b BLOB, n TEXT)")
+            _ = try db.run("CREATE TABLE v (i INTEGER, f REAL, t TEXT, d INTEGER, m TEXT, j TEXT, b INTEGER, n TEXT)")
             let text = "Zoë — 年齢確認 \u{0} after a NUL"
-            _ = try db.run("INSERT INTO v VALUES (?, ?, ?, ?, ?)",
-                           [.integer(-9_007_199_254_740_993), .float(2.5), .text(text),
-                            .blob(ByteBuffer(bytes: [0, 1, 255])), .null])
+            let at = Date(timeIntervalSince1970: 1_790_000_000.123)
+            _ = try db.run("INSERT INTO v VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [.int(Int64(-9_007_199_254_740_993)), .double(2.5), .text(text), .date(at),
+                            .decimal(Decimal(string: "25.50")), .json(#"{"a":[1]}"#), .bool(true), .text(nil)])
             let rows = try await db.query("SELECT * FROM v")
             #expect(rows.count == 1)
             let row = try #require(rows.first)
-            #expect(row.column("i") == .integer(-9_007_199_254_740_993))
-            #expect(row.column("f") == .float(2.5))
-            #expect(row.column("t") == .text(text))
-            #expect(row.column("b") == .blob(ByteBuffer(bytes: [0, 1, 255])))
-            #expect(row.column("n") == .null)
-            #expect(row.column("missing") == nil)
+            #expect(try row.int64("i") == -9_007_199_254_740_993)
+            #expect(row.value("f") == .double(2.5))
+            #expect(try row.text("t") == "Zoë — 年齢確認 \u{FFFD} after a NUL")
+            #expect(try row.date("d") == at)
+            #expect(try row.decimal("m") == Decimal(string: "25.50"))
+            #expect(try row.text("j") == #"{"a":[1]}"#)
+            #expect(try row.bool("b") == true)
+            #expect(try row.text("n") == nil)
+            #expect(row.value("missing") == nil)
+            #expect(throws: StoreError.self) { try row.text(required: "n") }
+        }
+    }
+
+    @Test("a time outside the years 1 to 9999 is refused with an error, not an overflow trap")
+    func farTimesAreRefused() async throws {
+        try await withHandle { db in
+            _ = try db.run("CREATE TABLE d (at INTEGER)")
+            let error = #expect(throws: StoreError.self) {
+                try db.run("INSERT INTO d VALUES (?)", [.date(Date(timeIntervalSince1970: 1e17))])
+            }
+            #expect(error?.message.contains("years 1 to 9999") == true)
         }
     }
 
@@ -46,18 +62,18 @@ struct SQLiteHandleTests {
         try await withHandle { db in
             _ = try db.run("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)")
             for n in 0..<50 {
-                _ = try db.run("INSERT INTO kv (k, v) VALUES (?, ?)", [.text("k\(n)"), n % 2 == 0 ? .text("v\(n)") : .null])
+                _ = try db.run("INSERT INTO kv (k, v) VALUES (?, ?)", [.text("k\(n)"), .text(n % 2 == 0 ? "v\(n)" : nil)])
             }
             let nulls = try db.run("SELECT count(*) AS c FROM kv WHERE v IS NULL")
-            #expect(nulls.first?.column("c") == .integer(25))
+            #expect(try nulls.first?.int("c") == 25)
             for n in [0, 7, 49] {
                 let rows = try db.run("SELECT v FROM kv WHERE k = ?", [.text("k\(n)")])
-                #expect(rows.first?.column("v") == (n % 2 == 0 ? .text("v\(n)") : .null))
+                #expect(try rows.first?.text("v") == (n % 2 == 0 ? "v\(n)" : nil))
             }
             // More distinct statements than the cache holds: it starts again and results stay right.
             for n in 0..<300 {
                 let rows = try db.run("SELECT \(n) AS n, v FROM kv WHERE k = ?", [.text("k\(n % 50)")])
-                #expect(rows.first?.column("n") == .integer(SQLiteInt64(n)))
+                #expect(try rows.first?.int("n") == n)
             }
         }
     }
@@ -74,7 +90,7 @@ struct SQLiteHandleTests {
             let syntax = #expect(throws: StoreError.self) { try db.run("SELEC 1") }
             #expect(syntax?.message.contains("syntax error") == true)
             _ = try db.run("INSERT INTO u VALUES (?)", [.text("b")])
-            #expect(try db.run("SELECT k FROM u ORDER BY k").map { $0.column("k") } == [.text("a"), .text("b")])
+            #expect(try db.run("SELECT k FROM u ORDER BY k").map { try $0.text("k") } == ["a", "b"])
         }
     }
 
@@ -83,10 +99,10 @@ struct SQLiteHandleTests {
         try await withHandle { db in
             _ = try db.run("CREATE TABLE s (a INTEGER)")
             _ = try db.run("INSERT INTO s VALUES (1)")
-            #expect(try db.run("SELECT * FROM s").first?.column("a") == .integer(1))
+            #expect(try db.run("SELECT * FROM s").first?.int("a") == 1)
             _ = try db.run("ALTER TABLE s ADD COLUMN b TEXT DEFAULT 'x'")
             db.clearStatementCache()
-            #expect(try db.run("SELECT * FROM s").first?.column("b") == .text("x"))
+            #expect(try db.run("SELECT * FROM s").first?.text("b") == "x")
         }
     }
 

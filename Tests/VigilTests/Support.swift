@@ -5,6 +5,8 @@ import VigilFlow
 import VigilProviders
 import VigilQueue
 import VigilServer
+import VigilPostgres
+import VigilSQLite
 import VigilStore
 
 /// The two store backends; the queue and flow suites run against each.
@@ -63,7 +65,7 @@ struct Harness {
         self.config = config
         self.flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
             verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
-        let providers = providers ?? SandboxProviders(store: store, clock: clock).providers
+        let providers = providers ?? SandboxProviders().providers
         self.providers = providers
         let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
         let queueMetrics = metrics.queue
@@ -108,7 +110,7 @@ struct Harness {
     func outbox(_ orderId: String) async throws -> [OutboxRecord] { try await store.outbox(orderId: orderId) }
 
     func emails(_ orderId: String) async throws -> [String] {
-        try await outbox(orderId).filter { $0.operation == "send_email" }.map { entry in
+        try await outbox(orderId).filter { $0.operation == .sendEmail }.map { entry in
             (try? JSONCoding.decode(EmailMessage.self, from: entry.request).kind.rawValue) ?? "?"
         }
     }

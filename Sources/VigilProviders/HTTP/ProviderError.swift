@@ -12,15 +12,15 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
         case permanent
     }
 
-    public var provider: String
-    public var operation: String
+    public var provider: Provider
+    public var operation: ProviderOperation
     public var kind: Kind
     public var status: Int?
     public var message: String
     /// When the provider asked us to come back (`Retry-After`).
     public var notBefore: Date?
 
-    public init(provider: String, operation: String, kind: Kind, status: Int? = nil, message: String,
+    public init(provider: Provider, operation: ProviderOperation, kind: Kind, status: Int? = nil, message: String,
                 notBefore: Date? = nil) {
         self.provider = provider
         self.operation = operation
@@ -31,7 +31,7 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "\(provider) \(operation) failed"
+        var text = "\(provider.rawValue) \(operation.rawValue) failed"
         if let status { text += " with HTTP \(status)" }
         return text + ": \(message)"
     }
@@ -48,10 +48,10 @@ public struct ProviderThrottled: RetryTiming, CustomStringConvertible {
 /// The provider's circuit is open: the call was not made, and the task waits for the circuit
 /// without using up an attempt.
 public struct ProviderUnavailable: RetryTiming, CustomStringConvertible {
-    public var provider: String
+    public var provider: Provider
     public var retryNotBefore: Date
     public var countsAsAttempt: Bool { false }
     public var description: String {
-        "\(provider) is unavailable (circuit open after repeated failures); calls resume after \(retryNotBefore)"
+        "\(provider.rawValue) is unavailable (circuit open after repeated failures); calls resume after \(retryNotBefore)"
     }
 }

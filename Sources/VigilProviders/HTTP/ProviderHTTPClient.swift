@@ -85,7 +85,7 @@ public struct ProviderHTTPClient: Sendable {
     let logger: Logger
     let metrics: any MetricsFactory
     let random: @Sendable () -> Double
-    private let breakers: [String: CircuitBreaker]
+    private let breakers: [Provider: CircuitBreaker]
 
     public init(http: HTTPClient, settings: ProviderHTTPSettings, clock: any VigilClock, logger: Logger,
                 metrics: any MetricsFactory = NOOPMetricsHandler.instance,
@@ -96,19 +96,19 @@ public struct ProviderHTTPClient: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.random = random
-        var breakers: [String: CircuitBreaker] = [:]
-        for provider in ["veriff", "sendgrid", "payments", "lightspeed"] {
+        var breakers: [Provider: CircuitBreaker] = [:]
+        for provider in Provider.allCases {
             breakers[provider] = CircuitBreaker(threshold: settings.breakerThreshold, cooldown: settings.breakerCooldown)
         }
         self.breakers = breakers
     }
 
-    public func breaker(for provider: String) -> CircuitBreaker? { breakers[provider] }
+    public func breaker(for provider: Provider) -> CircuitBreaker? { breakers[provider] }
 
     /// Sends `request`, retrying what is worth retrying. Returns the first 2xx response; throws
     /// `ProviderError` (transient or permanent), `ProviderThrottled` or `ProviderUnavailable`.
     /// `maxAttempts` overrides the policy (credential checks try once).
-    public func send(_ request: OutboundRequest, provider: String, operation: String,
+    public func send(_ request: OutboundRequest, provider: Provider, operation: ProviderOperation,
                      maxAttempts: Int? = nil) async throws -> OutboundResponse {
         let breaker = breakers[provider]
         var attempt = 0
@@ -161,7 +161,7 @@ public struct ProviderHTTPClient: Sendable {
                 throw last
             }
             logger.warning("provider call failed; retrying", metadata: [
-                "provider": .string(provider), "operation": .string(operation), "attempt": "\(attempt)",
+                "provider": .string(provider.rawValue), "operation": .string(operation.rawValue), "attempt": "\(attempt)",
                 "retry_in": .string(DurationText.format(wait)), "error": .string(failure.description)])
             try await clock.sleep(until: clock.now().addingTimeInterval(wait))
         }
@@ -182,13 +182,13 @@ public struct ProviderHTTPClient: Sendable {
                                 body: Data(body.readableBytesView), sensitiveValues: request.sensitiveValues)
     }
 
-    private func record(_ provider: String, _ operation: String, outcome: String, since started: ContinuousClock.Instant) {
+    private func record(_ provider: Provider, _ operation: ProviderOperation, outcome: String, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         Counter(label: "vigil_provider_requests_total",
-                dimensions: [("provider", provider), ("operation", operation), ("outcome", outcome)], factory: metrics)
+                dimensions: [("provider", provider.rawValue), ("operation", operation.rawValue), ("outcome", outcome)], factory: metrics)
             .increment()
         Timer(label: "vigil_provider_request_duration_seconds",
-              dimensions: [("provider", provider), ("operation", operation)], factory: metrics)
+              dimensions: [("provider", provider.rawValue), ("operation", operation.rawValue)], factory: metrics)
             .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }
 

@@ -16,7 +16,6 @@ import VigilCore
 /// written in the schema's order, not sorted.
 struct AuthorizeNetGateway: PaymentGateway {
     let http: ProviderHTTPClient
-    let outbox: LiveOutbox
     let baseURL: String
     let loginId: Secret
     let transactionKey: Secret
@@ -25,12 +24,11 @@ struct AuthorizeNetGateway: PaymentGateway {
 
     static let voidable: Set<String> = ["authorizedPendingCapture", "capturedPendingSettlement"]
 
-    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult {
-        if let earlier = try await outbox.earlierResponse(RefundResult.self, call: call) { return earlier }
+    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
         guard let transId = request.paymentId else {
             throw failure(.permanent, "the order has no paymentId (transaction id) to refund")
         }
-        let details = try await send("getTransactionDetailsRequest", [("transId", transId)], operation: "transaction_details")
+        let details = try await send("getTransactionDetailsRequest", [("transId", transId)], operation: .transactionDetails)
         guard let transaction = details["transaction"] as? [String: Any],
               let status = transaction["transactionStatus"] as? String else {
             throw failure(.transient, "transaction details without a status")
@@ -65,8 +63,7 @@ struct AuthorizeNetGateway: PaymentGateway {
         } else {
             throw failure(.permanent, "transaction \(transId) cannot be refunded while its status is \(status)")
         }
-        try await outbox.record(provider: "payments", operation: "refund", request: request, response: result, call: call)
-        return result
+        return try ProviderReply(result, provider: .payments, operation: .refund, mode: .live, request: request)
     }
 
     /// Returns the new transaction id; nil when Authorize.Net reports the refund as a duplicate
@@ -75,7 +72,7 @@ struct AuthorizeNetGateway: PaymentGateway {
         let answer = try await send("createTransactionRequest", [
             ("refId", String(call.idempotencyKey.suffix(20))),
             ("transactionRequest", OrderedJSON.object(transaction)),
-        ], operation: "refund", acceptErrors: true)
+        ], operation: .refund, acceptErrors: true)
         let response = answer["transactionResponse"] as? [String: Any]
         let errors = response?["errors"] as? [[String: Any]] ?? []
         if errors.contains(where: { ProviderJSON.string($0["errorCode"]) == "11" }) {
@@ -92,14 +89,14 @@ struct AuthorizeNetGateway: PaymentGateway {
 
     /// Sends one API request; an `Error` result code is an error unless `acceptErrors` (the
     /// transaction response then says why).
-    private func send(_ root: String, _ fields: [(String, Any)], operation: String, acceptErrors: Bool = false,
+    private func send(_ root: String, _ fields: [(String, Any)], operation: ProviderOperation, acceptErrors: Bool = false,
                       maxAttempts: Int? = nil) async throws -> [String: Any] {
         let body = OrderedJSON.encode(OrderedJSON.object([(root, OrderedJSON.object([
             ("merchantAuthentication", OrderedJSON.object([("name", loginId.value), ("transactionKey", transactionKey.value)])),
         ] + fields))]))
         let response = try await http.send(OutboundRequest(.POST, "\(baseURL)/xml/v1/request.api", headers: [
             ("Content-Type", "application/json"),
-        ], body: Data(body.utf8), bodySecrets: [loginId, transactionKey]), provider: "payments", operation: operation,
+        ], body: Data(body.utf8), bodySecrets: [loginId, transactionKey]), provider: .payments, operation: operation,
         maxAttempts: maxAttempts)
         guard let object = ProviderJSON.object(response.body) else {
             throw failure(.transient, "unreadable answer: \(response.snippet)")
@@ -115,7 +112,7 @@ struct AuthorizeNetGateway: PaymentGateway {
     }
 
     private func failure(_ kind: ProviderError.Kind, _ message: String) -> ProviderError {
-        ProviderError(provider: "payments", operation: "refund", kind: kind, message: message)
+        ProviderError(provider: .payments, operation: .refund, kind: kind, message: message)
     }
 
     static func messages(_ object: [String: Any]) -> String? {
@@ -138,7 +135,7 @@ struct AuthorizeNetGateway: PaymentGateway {
     /// authenticateTestRequest checks the login id and transaction key and changes nothing.
     func check() async -> ProviderCheck {
         do {
-            _ = try await send("authenticateTestRequest", [], operation: "check", maxAttempts: 1)
+            _ = try await send("authenticateTestRequest", [], operation: .check, maxAttempts: 1)
             return .ok
         } catch {
             return .from(.failure(error))

@@ -9,25 +9,21 @@ import VigilCore
 /// language, e.g. https://api.webshopapp.com/en.
 struct LightspeedClient: ShopPlatform {
     let http: ProviderHTTPClient
-    let outbox: LiveOutbox
     let baseURL: String
     /// `key:secret`, sent as HTTP Basic credentials.
     let credentials: Secret
     let releaseStatus: String
 
-    struct Updated: Codable { var status: Int }
-
-    func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws {
-        if try await outbox.alreadyDone(call) { return }
+    func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws -> ProviderReply<OrderUpdated> {
         let fields: [String: Any] = update.action == .release ? ["status": releaseStatus] : ["memo": update.note]
         let body = try ProviderJSON.encode(["order": fields])
         let id = update.orderId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? update.orderId
         let response = try await http.send(OutboundRequest(.PUT, "\(baseURL)/orders/\(id).json", headers: [
             ("Authorization", authorization),
             ("Content-Type", "application/json"),
-        ], body: body), provider: "lightspeed", operation: "update_order")
-        try await outbox.record(provider: "lightspeed", operation: "update_order", request: update,
-                                response: Updated(status: response.status), call: call)
+        ], body: body), provider: .lightspeed, operation: .updateOrder)
+        return try ProviderReply(OrderUpdated(status: response.status), provider: .lightspeed, operation: .updateOrder,
+                                 mode: .live, request: update)
     }
 
     var authorization: String { "Basic " + Data(credentials.value.utf8).base64EncodedString() }
@@ -36,7 +32,7 @@ struct LightspeedClient: ShopPlatform {
     func check() async -> ProviderCheck {
         .from(await Result {
             try await http.send(OutboundRequest(.GET, "\(baseURL)/shop.json", headers: [("Authorization", authorization)]),
-                                provider: "lightspeed", operation: "check", maxAttempts: 1)
+                                provider: .lightspeed, operation: .check, maxAttempts: 1)
         })
     }
 }

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import VigilCore
-import VigilStore
 
 /// What the live providers need to know; the server builds it from its configuration, which has
 /// already refused missing credentials.
@@ -48,25 +47,23 @@ public struct LiveProviderSettings: Sendable {
 
 /// The four live providers over one shared HTTP client.
 public enum LiveProviders {
-    public static func make(_ settings: LiveProviderSettings, http: ProviderHTTPClient, store: any Store,
-                            clock: any VigilClock) -> Providers {
-        let outbox = LiveOutbox(store: store, clock: clock)
+    public static func make(_ settings: LiveProviderSettings, http: ProviderHTTPClient) -> Providers {
         let payments: any PaymentGateway
         switch settings.gateway {
         case .stripe(let key):
-            payments = StripeGateway(http: http, outbox: outbox, baseURL: trimmed(settings.paymentsBaseURL), apiKey: key)
+            payments = StripeGateway(http: http, baseURL: trimmed(settings.paymentsBaseURL), apiKey: key)
         case .authorizeNet(let login, let key):
-            payments = AuthorizeNetGateway(http: http, outbox: outbox, baseURL: trimmed(settings.paymentsBaseURL),
+            payments = AuthorizeNetGateway(http: http, baseURL: trimmed(settings.paymentsBaseURL),
                                            loginId: login, transactionKey: key)
         }
         return Providers(
-            identity: VeriffClient(http: http, outbox: outbox, baseURL: trimmed(settings.veriffBaseURL),
+            identity: VeriffClient(http: http, baseURL: trimmed(settings.veriffBaseURL),
                                    apiKey: settings.veriffAPIKey, sharedSecret: settings.veriffSigningSecret,
                                    callbackURL: settings.veriffCallbackURL),
-            email: SendGridClient(http: http, outbox: outbox, baseURL: trimmed(settings.sendgridBaseURL),
+            email: SendGridClient(http: http, baseURL: trimmed(settings.sendgridBaseURL),
                                   apiKey: settings.sendgridAPIKey, from: settings.emailFrom, templates: settings.emailTemplates),
             payments: payments,
-            shop: LightspeedClient(http: http, outbox: outbox, baseURL: trimmed(settings.lightspeedBaseURL),
+            shop: LightspeedClient(http: http, baseURL: trimmed(settings.lightspeedBaseURL),
                                    credentials: settings.lightspeedCredentials, releaseStatus: settings.lightspeedReleaseStatus))
     }
 

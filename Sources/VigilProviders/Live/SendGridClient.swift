@@ -8,27 +8,23 @@ import VigilCore
 /// feed tie each message to its order. SendGrid answers 202 Accepted.
 struct SendGridClient: EmailSender {
     let http: ProviderHTTPClient
-    let outbox: LiveOutbox
     let baseURL: String
     let apiKey: Secret
     let from: String
     let templates: [EmailKind: String]
 
-    struct Sent: Codable { var status: Int }
-
-    func send(_ message: EmailMessage, call: ProviderCall) async throws {
-        if try await outbox.alreadyDone(call) { return }
+    func send(_ message: EmailMessage, call: ProviderCall) async throws -> ProviderReply<EmailAccepted> {
         guard let template = templates[message.kind] ?? (message.kind == .resubmission ? templates[.verificationLink] : nil) else {
-            throw ProviderError(provider: "sendgrid", operation: "send_email", kind: .permanent,
+            throw ProviderError(provider: .sendgrid, operation: .sendEmail, kind: .permanent,
                                 message: "no template configured for \(message.kind.rawValue) emails")
         }
         let body = try ProviderJSON.encode(Self.body(message, template: template, from: from, call: call))
         let response = try await http.send(OutboundRequest(.POST, "\(baseURL)/v3/mail/send", headers: [
             ("Authorization", "Bearer \(apiKey.value)"),
             ("Content-Type", "application/json"),
-        ], body: body), provider: "sendgrid", operation: "send_email")
-        try await outbox.record(provider: "sendgrid", operation: "send_email", request: message,
-                                response: Sent(status: response.status), call: call)
+        ], body: body), provider: .sendgrid, operation: .sendEmail)
+        return try ProviderReply(EmailAccepted(status: response.status), provider: .sendgrid, operation: .sendEmail,
+                                 mode: .live, request: message)
     }
 
     static func body(_ message: EmailMessage, template: String, from: String, call: ProviderCall) -> [String: Any] {
@@ -51,7 +47,7 @@ struct SendGridClient: EmailSender {
     func check() async -> ProviderCheck {
         let result = await Result {
             try await http.send(OutboundRequest(.GET, "\(baseURL)/v3/scopes", headers: [("Authorization", "Bearer \(apiKey.value)")]),
-                                provider: "sendgrid", operation: "check", maxAttempts: 1)
+                                provider: .sendgrid, operation: .check, maxAttempts: 1)
         }
         if case .success(let response) = result {
             let scopes = ProviderJSON.object(response.body)?["scopes"] as? [String] ?? []

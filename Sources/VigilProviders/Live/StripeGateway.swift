@@ -8,16 +8,14 @@ import VigilCore
 /// PaymentIntent (`pi_...`) or the Charge (`ch_...`) to refund.
 struct StripeGateway: PaymentGateway {
     let http: ProviderHTTPClient
-    let outbox: LiveOutbox
     let baseURL: String
     let apiKey: Secret
 
     var requiresPaymentReference: Bool { true }
 
-    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> RefundResult {
-        if let earlier = try await outbox.earlierResponse(RefundResult.self, call: call) { return earlier }
+    func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
         guard let paymentId = request.paymentId else {
-            throw ProviderError(provider: "payments", operation: "refund", kind: .permanent,
+            throw ProviderError(provider: .payments, operation: .refund, kind: .permanent,
                                 message: "the order has no paymentId to refund")
         }
         let body = FormEncoding.encode(Self.fields(request, paymentId: paymentId))
@@ -25,19 +23,18 @@ struct StripeGateway: PaymentGateway {
             ("Authorization", "Bearer \(apiKey.value)"),
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Idempotency-Key", call.idempotencyKey),
-        ], body: Data(body.utf8)), provider: "payments", operation: "refund")
+        ], body: Data(body.utf8)), provider: .payments, operation: .refund)
         guard let object = ProviderJSON.object(response.body), let id = object["id"] as? String else {
-            throw ProviderError(provider: "payments", operation: "refund", kind: .transient, status: response.status,
+            throw ProviderError(provider: .payments, operation: .refund, kind: .transient, status: response.status,
                                 message: "unexpected answer (no refund id): \(response.snippet)")
         }
         // A refund can be refused after it is created (https://docs.stripe.com/refunds#failed-refunds).
         if let status = object["status"] as? String, status == "failed" || status == "canceled" {
-            throw ProviderError(provider: "payments", operation: "refund", kind: .permanent, status: response.status,
+            throw ProviderError(provider: .payments, operation: .refund, kind: .permanent, status: response.status,
                                 message: "refund \(id) is \(status)")
         }
-        let result = RefundResult(refundId: id)
-        try await outbox.record(provider: "payments", operation: "refund", request: request, response: result, call: call)
-        return result
+        return try ProviderReply(RefundResult(refundId: id), provider: .payments, operation: .refund, mode: .live,
+                                 request: request)
     }
 
     static func fields(_ request: RefundRequest, paymentId: String) -> [(String, String)] {
@@ -53,7 +50,7 @@ struct StripeGateway: PaymentGateway {
     func check() async -> ProviderCheck {
         .from(await Result {
             try await http.send(OutboundRequest(.GET, "\(baseURL)/v1/balance", headers: [("Authorization", "Bearer \(apiKey.value)")]),
-                                provider: "payments", operation: "check", maxAttempts: 1)
+                                provider: .payments, operation: .check, maxAttempts: 1)
         })
     }
 }

@@ -12,14 +12,12 @@ import VigilCore
 /// stored on the session.
 struct VeriffClient: IdentityVerifier {
     let http: ProviderHTTPClient
-    let outbox: LiveOutbox
     let baseURL: String
     let apiKey: Secret
     let sharedSecret: Secret
     let callbackURL: String?
 
-    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> VerificationSessionRef {
-        if let earlier = try await outbox.earlierResponse(VerificationSessionRef.self, call: call) { return earlier }
+    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> ProviderReply<VerificationSessionRef> {
         var verification: [String: Any] = ["vendorData": request.orderId]
         if let callbackURL { verification["callback"] = callbackURL }
         if let name = request.customerName {
@@ -33,17 +31,16 @@ struct VeriffClient: IdentityVerifier {
             ("Content-Type", "application/json"),
             ("X-AUTH-CLIENT", apiKey.value),
             ("X-HMAC-SIGNATURE", WebhookSignature.sign(body, secret: sharedSecret)),
-        ], body: body), provider: "veriff", operation: "create_session")
+        ], body: body), provider: .veriff, operation: .createSession)
         guard let object = ProviderJSON.object(response.body), object["status"] as? String == "success",
               let verificationObject = object["verification"] as? [String: Any],
               let id = verificationObject["id"] as? String, !id.isEmpty,
               let url = verificationObject["url"] as? String, !url.isEmpty else {
-            throw ProviderError(provider: "veriff", operation: "create_session", kind: .transient, status: response.status,
+            throw ProviderError(provider: .veriff, operation: .createSession, kind: .transient, status: response.status,
                                 message: "unexpected answer (no verification id and url): \(response.snippet)")
         }
-        let ref = VerificationSessionRef(id: id, url: url)
-        try await outbox.record(provider: "veriff", operation: "create_session", request: request, response: ref, call: call)
-        return ref
+        return try ProviderReply(VerificationSessionRef(id: id, url: url), provider: .veriff, operation: .createSession,
+                                 mode: .live, request: request)
     }
 
     /// Veriff offers no read-only endpoint that checks an API key without a session id, so the

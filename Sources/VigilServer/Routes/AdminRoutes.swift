@@ -231,13 +231,13 @@ struct AdminRoutes {
         body["customerEmail"] = session.customerEmail
         if let v = session.verificationId { body["verificationId"] = v }
         body["tasks"] = try await store.tasks(orderId: orderId).map(TaskJSON.object)
-        body["timeline"] = try await store.events(orderId: orderId).map { event in
+        body["timeline"] = try await store.eventLog(orderId: orderId).map { event in
             ["id": event.id, "type": event.type, "at": Timestamp.string(event.at), "data": JSONCoding.parseAny(event.data)] as [String: Any]
         }
         body["outbox"] = try await store.outbox(orderId: orderId).map { entry in
             var o: [String: Any] = [
-                "provider": entry.provider, "operation": entry.operation, "idempotencyKey": entry.idempotencyKey,
-                "mode": entry.mode, "at": Timestamp.string(entry.at), "request": JSONCoding.parseAny(entry.request),
+                "provider": entry.provider.rawValue, "operation": entry.operation.rawValue,
+                "idempotencyKey": entry.idempotencyKey, "mode": entry.mode.rawValue, "at": Timestamp.string(entry.at), "request": JSONCoding.parseAny(entry.request),
             ]
             if let taskId = entry.taskId { o["taskId"] = taskId }
             if let response = entry.response { o["response"] = JSONCoding.parseAny(response) }

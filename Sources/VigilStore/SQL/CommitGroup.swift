@@ -1,8 +1,8 @@
 import Synchronization
 
-/// Group commit for SQLite's single writer. Concurrent write transactions are joined into one
-/// SQLite transaction and share its commit (and its fsync); each caller is answered only after
-/// that commit, so nothing is acknowledged before it is durable.
+/// Group commit. Concurrent write transactions are joined into one database transaction and
+/// share its commit (and its fsync); each caller is answered only after that commit, so nothing
+/// is acknowledged before it is durable. SQLite's single writer runs every write through one.
 ///
 /// There is no background task: the first caller to find the writer idle becomes the *leader*.
 /// It runs its own transaction together with every one that queued meanwhile, then hands the
@@ -12,11 +12,11 @@ import Synchronization
 /// Each transaction of a batch runs inside its own savepoint, so one that throws is rolled back
 /// alone and the others still commit. If the commit itself fails, every transaction of the batch
 /// fails with that error and none is applied.
-final class SQLiteCommitGroup: Sendable {
+public final class CommitGroup<Connection>: Sendable {
     /// One queued transaction, type-erased.
     struct Job: Sendable {
         let id: UInt64
-        let body: @Sendable (SQLiteTransaction) async throws -> any Sendable
+        let body: @Sendable (Connection) async throws -> any Sendable
         let continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -38,18 +38,18 @@ final class SQLiteCommitGroup: Sendable {
     /// The most transactions one commit takes; later ones wait for the next commit.
     let maxBatch: Int
 
-    init(maxBatch: Int = 256) {
+    public init(maxBatch: Int = 256) {
         self.maxBatch = maxBatch
     }
 
     /// Runs `body` in a group-committed transaction. `runBatch` executes a batch (the leader's
     /// own transaction first) and returns one result per transaction, in order.
-    func submit<T: Sendable>(
-        _ body: @escaping @Sendable (SQLiteTransaction) async throws -> T,
-        runBatch: @Sendable ([@Sendable (SQLiteTransaction) async throws -> any Sendable]) async
+    public func submit<T: Sendable>(
+        _ body: @escaping @Sendable (Connection) async throws -> T,
+        runBatch: @Sendable ([@Sendable (Connection) async throws -> any Sendable]) async
             -> [Result<any Sendable, any Error>]
     ) async throws -> T {
-        let erased: @Sendable (SQLiteTransaction) async throws -> any Sendable = { try await body($0) }
+        let erased: @Sendable (Connection) async throws -> any Sendable = { try await body($0) }
         let id = state.withLock { state in
             state.nextId += 1
             return state.nextId
@@ -90,15 +90,15 @@ final class SQLiteCommitGroup: Sendable {
     }
 
     /// Batches run so far, the transactions they held, and how many wait for the next one.
-    var stats: GroupCommitStats {
+    public var stats: GroupCommitStats {
         GroupCommitStats(commits: commits.load(ordering: .relaxed), transactions: transactions.load(ordering: .relaxed),
                          waiting: state.withLock { $0.pending.count })
     }
 
     /// Runs one batch as the leader, answers its followers, and passes the lead on.
     private func lead(
-        own: @escaping @Sendable (SQLiteTransaction) async throws -> any Sendable,
-        runBatch: @Sendable ([@Sendable (SQLiteTransaction) async throws -> any Sendable]) async
+        own: @escaping @Sendable (Connection) async throws -> any Sendable,
+        runBatch: @Sendable ([@Sendable (Connection) async throws -> any Sendable]) async
             -> [Result<any Sendable, any Error>]
     ) async -> Result<any Sendable, any Error> {
         let followers: [Job] = state.withLock { state in

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
+import VigilStore
 
 /// Every PostgreSQL statement goes through here. postgres-nio (1.33) can lease out a pooled
 /// connection in the instant it is closing (the server went away), and a query written to it is
@@ -62,8 +63,8 @@ struct PostgresStatements: Sendable {
     ///
     /// This uses postgres-nio's future-based `PreparedQuery`, because the wait must be bounded
     /// as above, which its async `execute` cannot be.
-    func execute(_ sql: PostgresSQL, on connection: PostgresConnection) async throws -> [PostgresResultRow] {
-        try await bounded(on: connection) {
+    func execute(_ sql: PostgresStatement, on connection: PostgresConnection) async throws -> [SQLRow] {
+        try PostgresRows.convert(try await bounded(on: connection) {
             let binds = sql.binds
             if let statement = prepared.statement(sql.text, on: connection) {
                 return statement.execute(binds)
@@ -79,13 +80,18 @@ struct PostgresStatements: Sendable {
                 cache.remember(statement, for: sql.text, on: connection)
                 return statement.execute(binds)
             }
-        }.map(PostgresResultRow.init)
+        })
+    }
+
+    /// Runs a neutral statement (see `PostgresStatement`) as a prepared one.
+    func execute(_ statement: SQLStatement, on connection: PostgresConnection) async throws -> [SQLRow] {
+        try await execute(try PostgresStatement(statement), on: connection)
     }
 
     /// Runs `body` inside BEGIN … COMMIT on `connection`, rolling back when it throws.
     func transaction<T>(on connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
         // BEGIN and COMMIT are two of every transaction's round trips: prepared like the rest.
-        _ = try await execute("BEGIN", on: connection)
+        _ = try await execute(PostgresStatement(text: "BEGIN", binds: []), on: connection)
         let result: T
         do {
             result = try await body()
@@ -93,7 +99,7 @@ struct PostgresStatements: Sendable {
             try? await run("ROLLBACK", on: connection)
             throw error
         }
-        _ = try await execute("COMMIT", on: connection)
+        _ = try await execute(PostgresStatement(text: "COMMIT", binds: []), on: connection)
         return result
     }
 }
@@ -118,7 +124,7 @@ final class PostgresPreparedStatements: Sendable {
     }
 
     /// Whether `sql` should be prepared on `connection`.
-    func hasRoom(for sql: PostgresSQL, on connection: PostgresConnection) -> Bool {
+    func hasRoom(for sql: PostgresStatement, on connection: PostgresConnection) -> Bool {
         enabled && sql.binds.count <= Self.maxBinds && byConnection.withLock { ($0[connection.id]?.count ?? 0) < Self.limit }
     }
 

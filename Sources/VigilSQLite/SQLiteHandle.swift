@@ -1,7 +1,9 @@
 import Foundation
+import NIOCore
 import NIOPosix
-import SQLiteNIO  // SQLiteData: the value type of binds and columns
 import Synchronization
+import VigilCore
+import VigilStore
 // The SQLite that SQLiteNIO embeds, so the service needs no system SQLite. VaporCSQLite is
 // sqlite-nio's C target, not a declared product: SwiftPM hands its module map to every target
 // that depends on SQLiteNIO. Package.swift therefore accepts only patch releases of sqlite-nio.
@@ -20,9 +22,9 @@ import VaporCSQLite
 final class SQLiteHandle: Sendable {
     private final class Statement {
         let pointer: OpaquePointer
-        let columns: SQLiteColumnNames
+        let columns: SQLRow.Columns
 
-        init(pointer: OpaquePointer, columns: SQLiteColumnNames) {
+        init(pointer: OpaquePointer, columns: SQLRow.Columns) {
             self.pointer = pointer
             self.columns = columns
         }
@@ -70,9 +72,9 @@ final class SQLiteHandle: Sendable {
 
     /// Runs one statement on the calling thread and returns its rows. For statements that do not
     /// wait: those inside a transaction that already holds the write lock.
-    func run(_ sql: String, _ binds: [SQLiteData] = []) throws -> [SQLiteResultRow] {
+    func run(_ sql: String, _ binds: [SQLValue] = []) throws -> [SQLRow] {
         try withBound(sql, binds) { statement, db in
-            var rows: [SQLiteResultRow] = []
+            var rows: [SQLRow] = []
             while true {
                 let status = sqlite_nio_sqlite3_step(statement.pointer)
                 if status == SQLITE_DONE { return rows }
@@ -86,7 +88,7 @@ final class SQLiteHandle: Sendable {
     /// changed and the rowid of the last row it inserted. (RETURNING would tell the same, but it
     /// buffers its rows in a temporary table that SQLite sets up afresh each time.)
     @discardableResult
-    func execute(_ sql: String, _ binds: [SQLiteData] = []) throws -> (changes: Int, lastRowId: Int64) {
+    func execute(_ sql: String, _ binds: [SQLValue] = []) throws -> (changes: Int, lastRowId: Int64) {
         try withBound(sql, binds) { statement, db in
             var status = sqlite_nio_sqlite3_step(statement.pointer)
             while status == SQLITE_ROW { status = sqlite_nio_sqlite3_step(statement.pointer) }
@@ -97,7 +99,7 @@ final class SQLiteHandle: Sendable {
 
     /// Runs `body` with `sql` prepared (or taken from the cache) and `binds` bound, under the
     /// handle's lock; the statement is reset and its bindings cleared afterwards.
-    private func withBound<T>(_ sql: String, _ binds: [SQLiteData],
+    private func withBound<T>(_ sql: String, _ binds: [SQLValue],
                               _ body: @Sendable (Statement, OpaquePointer) throws -> T) throws -> T {
         try state.withLock { state in
             guard let db = state.db else { throw StoreError("the SQLite database at \(path) is closed") }
@@ -112,7 +114,7 @@ final class SQLiteHandle: Sendable {
     }
 
     /// Runs one statement on the thread pool: for statements that may wait on a lock or a disk.
-    func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteResultRow] {
+    func query(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
         try await threadPool.runIfActive { try self.run(sql, binds) }
     }
 
@@ -142,13 +144,11 @@ final class SQLiteHandle: Sendable {
         var pointer: OpaquePointer?
         let status = sqlite_nio_sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, nil)
         guard status == SQLITE_OK, let pointer else { throw error(db, status, sql) }
-        var columns: [String: Int32] = [:]
+        var names: [String] = []
         for index in 0..<sqlite_nio_sqlite3_column_count(pointer) {
-            if let name = sqlite_nio_sqlite3_column_name(pointer, index) {
-                columns[String(cString: name)] = index
-            }
+            names.append(sqlite_nio_sqlite3_column_name(pointer, index).map { String(cString: $0) } ?? "")
         }
-        let statement = Statement(pointer: pointer, columns: SQLiteColumnNames(columns))
+        let statement = Statement(pointer: pointer, columns: SQLRow.Columns(names))
         if state.statements.count >= cacheLimit {
             for old in state.statements.values { sqlite_nio_sqlite3_finalize(old.pointer) }
             state.statements.removeAll()
@@ -157,53 +157,56 @@ final class SQLiteHandle: Sendable {
         return statement
     }
 
-    private static func bind(_ binds: [SQLiteData], to statement: OpaquePointer, db: OpaquePointer) throws {
+    /// Binds each value as SQLite stores it: times as integer milliseconds since 1970, money and
+    /// JSON as text, booleans as 0 or 1. Text loses NUL characters as it would on PostgreSQL.
+    private static func bind(_ binds: [SQLValue], to statement: OpaquePointer, db: OpaquePointer) throws {
         for (offset, value) in binds.enumerated() {
             let index = Int32(offset + 1)
             let status: Int32
             switch value {
-            case .integer(let int):
-                status = sqlite_nio_sqlite3_bind_int64(statement, index, Int64(int))
-            case .float(let double):
+            case .int(let int?):
+                status = sqlite_nio_sqlite3_bind_int64(statement, index, int)
+            case .bool(let bool?):
+                status = sqlite_nio_sqlite3_bind_int64(statement, index, bool ? 1 : 0)
+            case .double(let double?):
                 status = sqlite_nio_sqlite3_bind_double(statement, index, double)
-            case .text(let text):
-                status = sqlite_nio_sqlite3_bind_text64(
-                    statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
-            case .blob(let buffer):
-                status = buffer.withUnsafeReadableBytes {
-                    sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), transient)
-                }
-            case .null:
+            case .date(let date?):
+                status = sqlite_nio_sqlite3_bind_int64(statement, index, try StoredTime.milliseconds(date))
+            case .text(let text?), .json(let text?):
+                status = bindText(text.withoutNUL, statement, index)
+            case .decimal(let decimal?):
+                status = bindText("\(decimal)", statement, index)
+            default:
                 status = sqlite_nio_sqlite3_bind_null(statement, index)
             }
             guard status == SQLITE_OK else { throw error(db, status, "binding parameter \(index)") }
         }
     }
 
-    private static func row(_ statement: Statement) -> SQLiteResultRow {
+    private static func bindText(_ text: String, _ statement: OpaquePointer, _ index: Int32) -> Int32 {
+        sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+    }
+
+    private static func row(_ statement: Statement) -> SQLRow {
         let pointer = statement.pointer
         let count = sqlite_nio_sqlite3_column_count(pointer)
-        var values: [SQLiteData] = []
+        var values: [SQLValue] = []
         values.reserveCapacity(Int(count))
         for index in 0..<count {
             switch sqlite_nio_sqlite3_column_type(pointer, index) {
             case SQLITE_INTEGER:
-                values.append(.integer(SQLiteInt64(sqlite_nio_sqlite3_column_int64(pointer, index))))
+                values.append(.int(sqlite_nio_sqlite3_column_int64(pointer, index)))
             case SQLITE_FLOAT:
-                values.append(.float(sqlite_nio_sqlite3_column_double(pointer, index)))
-            case SQLITE_TEXT:
+                values.append(.double(sqlite_nio_sqlite3_column_double(pointer, index)))
+            case SQLITE_TEXT, SQLITE_BLOB:
                 let bytes = sqlite_nio_sqlite3_column_text(pointer, index)
                 let length = Int(sqlite_nio_sqlite3_column_bytes(pointer, index))
                 values.append(.text(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)))
-            case SQLITE_BLOB:
-                let bytes = sqlite_nio_sqlite3_column_blob(pointer, index)
-                let length = Int(sqlite_nio_sqlite3_column_bytes(pointer, index))
-                values.append(.blob(ByteBuffer(bytes: UnsafeRawBufferPointer(start: bytes, count: length))))
             default:
-                values.append(.null)
+                values.append(.text(nil))
             }
         }
-        return SQLiteResultRow(columns: statement.columns, values: values)
+        return SQLRow(columns: statement.columns, values: values)
     }
 
     private static func error(_ db: OpaquePointer, _ status: Int32, _ context: String) -> StoreError {
@@ -216,22 +219,3 @@ final class SQLiteHandle: Sendable {
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 }
 
-/// A statement's column names and their positions, shared by all rows it returns.
-final class SQLiteColumnNames: Sendable {
-    let positions: [String: Int32]
-
-    init(_ positions: [String: Int32]) {
-        self.positions = positions
-    }
-}
-
-/// One row of a statement's result.
-struct SQLiteResultRow: Sendable {
-    let columns: SQLiteColumnNames
-    let values: [SQLiteData]
-
-    /// The value of the named column; nil when the statement has no such column.
-    func column(_ name: String) -> SQLiteData? {
-        columns.positions[name].map { values[Int($0)] }
-    }
-}

@@ -1,0 +1,44 @@
+import VigilStore
+
+extension PostgresDriver {
+    /// PostgreSQL's SQL, where it differs from what `SQLStore` writes for both backends.
+    public static let dialect = SQLDialect(
+        columnTypes: [
+            "id": "bigserial PRIMARY KEY", "serial": "bigserial PRIMARY KEY",
+            "time": "timestamptz", "json": "jsonb", "money": "numeric", "bigint": "bigint", "bool": "boolean",
+        ],
+        // Instances share the database: lock the row a transaction reads and then updates.
+        lockForUpdate: " FOR UPDATE",
+        // Instances never block on each other's tasks: each skips the rows another is claiming.
+        claimTasks: """
+            WITH due AS (
+                SELECT id FROM tasks
+                WHERE queue = $5::text AND state IN ('scheduled', 'retrying', 'running') AND run_at <= $1::timestamptz
+                ORDER BY run_at, id LIMIT $6::int8
+                FOR UPDATE SKIP LOCKED)
+            UPDATE tasks t SET state = 'running', attempts = t.attempts + 1,
+                first_attempt_at = COALESCE(t.first_attempt_at, $1::timestamptz), lease_owner = $2::text,
+                lease_token = $3::text, run_at = $4::timestamptz, updated_at = $1::timestamptz
+            FROM due WHERE t.id = due.id
+            RETURNING t.id, t.name, t.queue, t.kind, t.order_id, t.payload, t.state, t.attempts, t.scheduled_at,
+                t.first_attempt_at, t.last_error, t.created_at, t.updated_at
+            """,
+        tableExists: "SELECT count(*) AS present FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
+        // One round trip for an order's tasks instead of one each.
+        multiRowInsert: true,
+        // The event-log rows and the NOTIFYs that wake every instance's workers go in the
+        // transaction's last statement: one round trip, delivered only if it commits.
+        closingStatement: { values, binds, queues in
+            guard !queues.isEmpty else { return SQLDialect.insertEvents(values, binds) }
+            var text = ""
+            var all = binds
+            if !values.isEmpty {
+                // A data-modifying WITH runs whether or not the query reads it.
+                text = "WITH logged AS (INSERT INTO events (order_id, type, at, data) VALUES "
+                    + values.joined(separator: ", ") + ") "
+            }
+            text += "SELECT " + queues.map { _ in "pg_notify(?, ?)" }.joined(separator: ", ")
+            for queue in queues { all += [.text(PostgresDriver.channel), .text(queue)] }
+            return SQLStatement(text, all)
+        })
+}

@@ -1,0 +1,87 @@
+import Foundation
+import VigilCore
+import VigilQueue
+
+/// The column lists statements read, once for both backends.
+enum Columns {
+    static let session = """
+        order_id, state, refund_status, customer_email, customer_name, customer_id, order_total, currency, \
+        payment_id, verification_id, verification_url, deadline, reminder_at, created_at, updated_at, decided_at
+        """
+    static let task = """
+        id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at, last_error, \
+        created_at, updated_at
+        """
+    static let outbox = "id, idempotency_key, provider, operation, order_id, task_id, mode, request, response, at"
+    static let event = "id, order_id, type, at, data"
+    static let review = "id, order_id, reason, event_id, created_at"
+    static let audit = "id, at, actor, action, target, outcome, ip, user_agent, request_id"
+}
+
+extension SessionRecord {
+    init(row r: SQLRow) throws {
+        self.init(
+            orderId: try r.text(required: "order_id"), state: try r.enum(SessionState.self, "state"),
+            refundStatus: try r.enum(RefundStatus.self, "refund_status"),
+            customerEmail: try r.text(required: "customer_email"), customerName: try r.text("customer_name"),
+            customerId: try r.text("customer_id"), orderTotal: try r.decimal(required: "order_total"),
+            currency: try r.text("currency"), paymentId: try r.text("payment_id"),
+            verificationId: try r.text("verification_id"), verificationURL: try r.text("verification_url"),
+            deadline: try r.date(required: "deadline"), reminderAt: try r.date("reminder_at"),
+            createdAt: try r.date(required: "created_at"), updatedAt: try r.date(required: "updated_at"),
+            decidedAt: try r.date("decided_at"))
+    }
+
+    /// In the order of `Columns.session`.
+    var binds: [SQLValue] {
+        [.text(orderId), .text(state.rawValue), .text(refundStatus.rawValue), .text(customerEmail),
+         .text(customerName), .text(customerId), .decimal(orderTotal), .text(currency), .text(paymentId),
+         .text(verificationId), .text(verificationURL), .date(deadline), .date(reminderAt), .date(createdAt),
+         .date(updatedAt), .date(decidedAt)]
+    }
+}
+
+extension TaskRecord {
+    init(row r: SQLRow) throws {
+        self.init(
+            id: try r.int64(required: "id"), name: try r.text(required: "name"), queue: try r.text(required: "queue"),
+            kind: try r.text(required: "kind"), orderId: try r.text("order_id"), payload: try r.text(required: "payload"),
+            state: try r.enum(TaskState.self, "state"), attempts: try r.int(required: "attempts"),
+            scheduledAt: try r.date(required: "scheduled_at"), firstAttemptAt: try r.date("first_attempt_at"),
+            lastError: try r.text("last_error"), createdAt: try r.date(required: "created_at"),
+            updatedAt: try r.date(required: "updated_at"))
+    }
+}
+
+extension OutboxRecord {
+    init(row r: SQLRow) throws {
+        self.init(
+            id: try r.int64(required: "id"), idempotencyKey: try r.text(required: "idempotency_key"),
+            provider: try r.enum(Provider.self, "provider"), operation: try r.enum(ProviderOperation.self, "operation"),
+            orderId: try r.text("order_id"), taskId: try r.int64("task_id"), mode: try r.enum(ProviderMode.self, "mode"),
+            request: try r.text(required: "request"), response: try r.text("response"), at: try r.date(required: "at"))
+    }
+}
+
+extension EventLogEntry {
+    init(row r: SQLRow) throws {
+        self.init(id: try r.int64(required: "id"), orderId: try r.text("order_id"), type: try r.text(required: "type"),
+                  at: try r.date(required: "at"), data: try r.text(required: "data"))
+    }
+}
+
+extension ReviewRecord {
+    init(row r: SQLRow) throws {
+        self.init(id: try r.int64(required: "id"), orderId: try r.text("order_id"), reason: try r.text(required: "reason"),
+                  eventId: try r.text("event_id"), createdAt: try r.date(required: "created_at"))
+    }
+}
+
+extension AuditRecord {
+    init(row r: SQLRow) throws {
+        self.init(id: try r.int64(required: "id"), at: try r.date(required: "at"), actor: try r.text(required: "actor"),
+                  action: try r.text(required: "action"), target: try r.text("target"),
+                  outcome: try r.text(required: "outcome"), ip: try r.text("ip"), userAgent: try r.text("user_agent"),
+                  requestId: try r.text("request_id"))
+    }
+}

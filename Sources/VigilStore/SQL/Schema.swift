@@ -1,0 +1,155 @@
+/// One schema change. Versions only grow; a migration, once released, never changes.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    /// DDL in the SQL both backends accept, with neutral column types (`SQLDialect.render`).
+    public let statements: [String]
+
+    public init(version: Int, name: String, statements: [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
+}
+
+/// Vigil's schema, once for both backends. Column types are neutral names each dialect maps:
+/// `{time}` is `timestamptz` on PostgreSQL and integer milliseconds since 1970 (UTC) on SQLite,
+/// `{json}` is `jsonb` or text, `{money}` is `numeric` or exact decimal text, `{id}` an
+/// auto-increment primary key (`{serial}` one whose ids are never reused, even after deletes).
+public enum Schema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "initial schema", statements: [
+            """
+            CREATE TABLE sessions (
+                order_id TEXT PRIMARY KEY,
+                state TEXT NOT NULL,
+                refund_status TEXT NOT NULL,
+                customer_email TEXT NOT NULL,
+                customer_name TEXT,
+                customer_id TEXT,
+                order_total {money} NOT NULL,
+                currency TEXT,
+                payment_id TEXT,
+                verification_id TEXT,
+                verification_url TEXT,
+                deadline {time} NOT NULL,
+                reminder_at {time},
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL,
+                decided_at {time}
+            )
+            """,
+            "CREATE UNIQUE INDEX sessions_verification_id ON sessions (verification_id) WHERE verification_id IS NOT NULL",
+            "CREATE INDEX sessions_state_created ON sessions (state, created_at)",
+            """
+            CREATE TABLE webhook_events (
+                id {id},
+                provider TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                order_id TEXT,
+                payload {json} NOT NULL,
+                received_at {time} NOT NULL,
+                UNIQUE (provider, event_id)
+            )
+            """,
+            """
+            CREATE TABLE tasks (
+                id {id},
+                name TEXT NOT NULL UNIQUE,
+                queue TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                order_id TEXT,
+                payload {json} NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                scheduled_at {time} NOT NULL,
+                run_at {time} NOT NULL,
+                first_attempt_at {time},
+                lease_owner TEXT,
+                lease_token TEXT,
+                last_error TEXT,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL,
+                finished_at {time}
+            )
+            """,
+            // The claim's index: only active tasks are in it, so millions of finished tasks cost
+            // nothing, and a claim is an index range scan from the front whatever is pending. A
+            // running task's run_at is its lease expiry, so a crashed worker's task becomes due
+            // again by itself. It also serves the next-due lookup.
+            "CREATE INDEX tasks_due ON tasks (queue, run_at, id) WHERE state IN ('scheduled', 'retrying', 'running')",
+            "CREATE INDEX tasks_order ON tasks (order_id) WHERE order_id IS NOT NULL",
+            "CREATE INDEX tasks_queue_state ON tasks (queue, state, id)",
+            """
+            CREATE TABLE events (
+                id {id},
+                order_id TEXT,
+                type TEXT NOT NULL,
+                at {time} NOT NULL,
+                data {json} NOT NULL
+            )
+            """,
+            "CREATE INDEX events_order ON events (order_id, id)",
+            "CREATE INDEX events_at ON events (at, id)",
+            """
+            CREATE TABLE outbox (
+                id {id},
+                idempotency_key TEXT NOT NULL UNIQUE,
+                provider TEXT NOT NULL,
+                operation TEXT NOT NULL,
+                order_id TEXT,
+                task_id {bigint},
+                mode TEXT NOT NULL,
+                request {json} NOT NULL,
+                response {json},
+                at {time} NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_order ON outbox (order_id, id)",
+            """
+            CREATE TABLE reviews (
+                id {id},
+                order_id TEXT,
+                reason TEXT NOT NULL,
+                event_id TEXT,
+                created_at {time} NOT NULL,
+                resolved_at {time}
+            )
+            """,
+            "CREATE INDEX reviews_open ON reviews (created_at) WHERE resolved_at IS NULL",
+        ]),
+        Migration(version: 2, name: "audit log and idempotent admin requests", statements: [
+            """
+            CREATE TABLE audit_log (
+                id {serial},
+                at {time} NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                ip TEXT,
+                user_agent TEXT,
+                request_id TEXT
+            )
+            """,
+            """
+            CREATE TABLE admin_requests (
+                idempotency_key TEXT PRIMARY KEY,
+                scope TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                status INTEGER,
+                body TEXT,
+                created_at {time} NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_log_at ON audit_log (at, id)",
+        ]),
+        Migration(version: 3, name: "tasks looked up by order and kind", statements: [
+            // Cancelling an order's timers goes by (order, kind), not by a name built from the
+            // order id, which a hostile id could make collide with another order's.
+            "DROP INDEX tasks_order",
+            "CREATE INDEX tasks_order ON tasks (order_id, kind) WHERE order_id IS NOT NULL",
+        ]),
+    ]
+}
