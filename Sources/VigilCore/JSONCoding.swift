@@ -25,9 +25,10 @@ public enum JSONCoding {
     }
 
     /// A JSON object from loose values (String, Int, Int64, Double, Bool, Decimal, Date, nil),
-    /// keys sorted, nil fields left out. Written directly: this builds the event-log data of every
-    /// transaction, and going through JSONSerialization (bridging to NSDictionary) was a sixth of
-    /// the CPU time of webhook ingest. Other value types take that slower path.
+    /// keys sorted, nil fields left out. Written by hand on purpose: this builds the event-log data
+    /// of every transaction, and going through JSONSerialization (bridging to NSDictionary) was 17%
+    /// of the CPU time of webhook ingest (docs/BENCHMARKS.md, "A direct JSON writer"). Other value
+    /// types take that slower path. API bodies are Codable instead.
     public static func object(_ fields: [String: (any Sendable)?]) -> String {
         var out = "{"
         var first = true
@@ -120,9 +121,9 @@ public enum Timestamp {
 }
 
 extension JSONCoding {
-    /// Serialises a loose JSON value built from dictionaries, arrays and scalars, keys sorted.
-    /// Written directly when it holds only those (every JSON response does); JSONSerialization
-    /// otherwise.
+    /// Serialises a loose JSON value built from dictionaries, arrays and scalars, keys sorted: the
+    /// JSON log lines, whose fields are whatever metadata a line carries. Written directly for the
+    /// same measured reason as `object` (docs/BENCHMARKS.md); JSONSerialization for other values.
     public static func objectAny(_ value: Any) -> String {
         var out = ""
         if write(value, into: &out) { return out }
@@ -175,10 +176,5 @@ extension JSONCoding {
         default:
             return false
         }
-    }
-
-    /// Parses stored JSON text back into a loose value (for embedding in responses).
-    public static func parseAny(_ text: String) -> Any {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? [String: Any]()
     }
 }

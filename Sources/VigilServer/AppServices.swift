@@ -51,7 +51,12 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     let table = RouteTable(router: router)
     WebhookRoutes(services: services).register(on: table)
     HealthRoutes(services: services).register(on: table)
-    AdminRoutes(services: services).register(on: table)
+    table.timeout = RequestTimeout(seconds: services.config.adminTimeout, what: "admin request")
+    let admin = AdminAccess(services: services)
+    OrderRoutes(access: admin).register(on: table)
+    TaskRoutes(access: admin).register(on: table)
+    LogRoutes(access: admin).register(on: table)
+    table.timeout = nil
     table.get("/openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/yaml"],
                  body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
@@ -64,10 +69,4 @@ public func buildApplication(_ services: AppServices, logger: Logger) -> some Ap
         router: buildRouter(services),
         configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: nil),
         logger: logger)
-}
-
-/// A JSON response from loose values.
-func json(_ status: HTTPResponse.Status, _ value: Any) -> Response {
-    Response(status: status, headers: [.contentType: "application/json"],
-             body: .init(byteBuffer: ByteBuffer(string: JSONCoding.objectAny(value))))
 }

@@ -29,16 +29,3 @@ struct Auditor: Sendable {
         }
     }
 }
-
-enum AuditJSON {
-    static func object(_ a: AuditRecord) -> [String: Any] {
-        var o: [String: Any] = [
-            "id": a.id, "at": Timestamp.string(a.at), "actor": a.actor, "action": a.action, "outcome": a.outcome,
-        ]
-        if let t = a.target { o["target"] = t }
-        if let ip = a.ip { o["ip"] = ip }
-        if let ua = a.userAgent { o["userAgent"] = ua }
-        if let r = a.requestId { o["requestId"] = r }
-        return o
-    }
-}

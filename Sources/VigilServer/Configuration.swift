@@ -16,7 +16,6 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 public enum DeploymentEnvironment: String, Sendable { case development, production }
-public enum ProviderMode: String, Sendable { case sandbox, live }
 public enum LogFormat: String, Sendable { case text, json }
 
 public enum DatabaseLocation: Sendable, Equatable {

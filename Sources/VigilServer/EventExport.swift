@@ -5,12 +5,9 @@ import VigilStore
 /// NDJSON rows of the event log. Field names are stable (documented in the README) so a
 /// warehouse table can be defined once: id INT64, orderId STRING, type STRING, at TIMESTAMP, data JSON.
 public enum EventExport {
-    public static func line(_ event: EventLogEntry) -> String {
-        var row: [String: Any] = [
-            "id": event.id, "type": event.type, "at": Timestamp.string(event.at), "data": JSONCoding.parseAny(event.data),
-        ]
-        row["orderId"] = event.orderId ?? NSNull()
-        return JSONCoding.objectAny(row)
+    public static func line(_ event: EventLogEntry) throws -> String {
+        try APIJSON.text(ExportLine(id: event.id, orderId: event.orderId, type: event.type, at: event.at,
+                                    data: JSONValue(parsing: event.data)))
     }
 
     /// A point in time as users write it: RFC 3339, a date, or a duration meaning that long ago.
@@ -30,7 +27,7 @@ public enum EventExport {
         while true {
             let page = try await store.eventLog(since: since, until: until, afterId: afterId, limit: pageSize)
             guard let last = page.last else { return }
-            try await emit(page.map { line($0) + "\n" }.joined())
+            try await emit(try page.map { try line($0) + "\n" }.joined())
             afterId = last.id
         }
     }

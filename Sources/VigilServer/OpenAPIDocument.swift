@@ -50,13 +50,9 @@ paths:
           content:
             application/json:
               schema:
-                type: object
-                required: [orderId]
-                properties:
-                  idempotent: {type: boolean}
-                  ignored: {type: boolean}
-                  event: {type: string}
-                  orderId: {type: string}
+                oneOf:
+                  - $ref: '#/components/schemas/Idempotent'
+                  - $ref: '#/components/schemas/Ignored'
         '202':
           description: The session was opened
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
@@ -95,26 +91,13 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [idempotent]
-                properties:
-                  idempotent: {type: boolean}
+              schema: {$ref: '#/components/schemas/Idempotent'}
         '202':
           description: Applied, or recorded for review when the order is unknown
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [accepted]
-                properties:
-                  accepted: {type: boolean}
-                  orderId: {type: [string, 'null']}
-                  status: {$ref: '#/components/schemas/SessionState'}
-                  event: {type: string}
-                  review: {type: boolean}
-                  detail: {type: string}
+              schema: {$ref: '#/components/schemas/Decision'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '413': {$ref: '#/components/responses/Problem'}
@@ -131,13 +114,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [status, version, safeMode]
-                properties:
-                  status: {const: ok}
-                  version: {type: string}
-                  safeMode: {type: boolean}
+              schema: {$ref: '#/components/schemas/Liveness'}
   /health:
     get:
       tags: [operations]
@@ -203,12 +180,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [orders]
-                properties:
-                  orders: {type: array, items: {$ref: '#/components/schemas/Session'}}
-                  nextCursor: {type: string}
+              schema: {$ref: '#/components/schemas/OrderPage'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
@@ -246,11 +218,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [tasks]
-                properties:
-                  tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
+              schema: {$ref: '#/components/schemas/TaskList'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
@@ -269,12 +237,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [retried, task]
-                properties:
-                  retried: {type: boolean}
-                  task: {$ref: '#/components/schemas/Task'}
+              schema: {$ref: '#/components/schemas/TaskRetried'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
@@ -296,12 +259,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [cancelled, task]
-                properties:
-                  cancelled: {type: boolean}
-                  task: {$ref: '#/components/schemas/Task'}
+              schema: {$ref: '#/components/schemas/TaskCancelled'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
@@ -352,21 +310,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [reviews]
-                properties:
-                  reviews:
-                    type: array
-                    items:
-                      type: object
-                      required: [id, reason, createdAt]
-                      properties:
-                        id: {type: integer}
-                        orderId: {type: string}
-                        eventId: {type: string}
-                        reason: {type: string}
-                        createdAt: {type: string, format: date-time}
+              schema: {$ref: '#/components/schemas/ReviewList'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
@@ -384,25 +328,7 @@ paths:
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
-              schema:
-                type: object
-                required: [audit]
-                properties:
-                  audit:
-                    type: array
-                    items:
-                      type: object
-                      required: [id, at, actor, action, outcome]
-                      properties:
-                        id: {type: integer}
-                        at: {type: string, format: date-time}
-                        actor: {type: string, description: 'token:<12 hex digits>, anonymous or unknown-token'}
-                        action: {type: string}
-                        target: {type: string}
-                        outcome: {type: string}
-                        ip: {type: string}
-                        userAgent: {type: string}
-                        requestId: {type: string}
+              schema: {$ref: '#/components/schemas/AuditList'}
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
@@ -452,35 +378,17 @@ components:
       headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
       content:
         application/json:
-          schema:
-            type: object
-            required: [status, datastore, scheduler, version]
-            properties:
-              status: {enum: [ok, fail]}
-              datastore: {enum: [ok, fail]}
-              scheduler: {enum: [ok, fail]}
-              version: {type: string}
-              datastoreLatencyMs: {type: number}
+          schema: {$ref: '#/components/schemas/Readiness'}
     SelfTest:
       description: Subsystem matrix
       headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
       content:
         application/json:
-          schema:
-            type: object
-            required: [veriff, sendgrid, payments, lightspeed, datastore, scheduler]
-            properties:
-              veriff: {enum: [ok, safe_mode, fail]}
-              sendgrid: {enum: [ok, safe_mode, fail]}
-              payments: {enum: [ok, safe_mode, fail]}
-              lightspeed: {enum: [ok, safe_mode, fail]}
-              datastore: {enum: [ok, fail]}
-              scheduler: {enum: [ok, fail]}
-              details: {type: object}
-              warnings: {type: array, items: {type: string}}
+          schema: {$ref: '#/components/schemas/SelfTest'}
   schemas:
     Problem:
       type: object
+      additionalProperties: false
       required: [type, title, status, detail, requestId]
       properties:
         type: {type: string, description: 'urn:vigil:problem:<slug>'}
@@ -549,6 +457,7 @@ components:
         timestamp: {type: [string, number], description: When the event was sent}
     Session:
       type: object
+      additionalProperties: false
       required: [orderId, status, refundStatus, deadline, createdAt]
       properties:
         orderId: {type: string}
@@ -561,6 +470,7 @@ components:
         verificationUrl: {type: string}
     Task:
       type: object
+      additionalProperties: false
       required: [id, name, queue, kind, state, attempts, scheduledAt, createdAt, updatedAt]
       properties:
         id: {type: integer}
@@ -576,37 +486,166 @@ components:
         orderId: {type: string}
         lastError: {type: string}
     OrderView:
-      allOf:
-        - {$ref: '#/components/schemas/Session'}
-        - type: object
-          required: [tasks, timeline, outbox]
-          properties:
-            customerEmail: {type: string}
-            verificationId: {type: string}
-            tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
-            timeline:
-              type: array
-              items:
-                type: object
-                required: [id, type, at]
-                properties:
-                  id: {type: integer}
-                  type: {type: string}
-                  at: {type: string, format: date-time}
-                  data: {}
-            outbox:
-              type: array
-              items:
-                type: object
-                required: [provider, operation, idempotencyKey, at]
-                properties:
-                  provider: {enum: [veriff, sendgrid, payments, lightspeed]}
-                  operation: {type: string}
-                  idempotencyKey: {type: string}
-                  mode: {type: string}
-                  at: {type: string, format: date-time}
-                  taskId: {type: integer}
-                  request: {}
-                  response: {}
+      type: object
+      additionalProperties: false
+      required: [orderId, status, refundStatus, deadline, createdAt, customerEmail, tasks, timeline, outbox]
+      properties:
+        orderId: {type: string}
+        status: {$ref: '#/components/schemas/SessionState'}
+        refundStatus: {$ref: '#/components/schemas/RefundStatus'}
+        deadline: {type: string, format: date-time}
+        reminderAt: {type: string, format: date-time}
+        createdAt: {type: string, format: date-time}
+        decidedAt: {type: string, format: date-time}
+        verificationUrl: {type: string}
+        customerEmail: {type: string}
+        verificationId: {type: string}
+        tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
+        timeline: {type: array, items: {$ref: '#/components/schemas/TimelineEntry'}}
+        outbox: {type: array, items: {$ref: '#/components/schemas/OutboxEntry'}}
+    TimelineEntry:
+      type: object
+      additionalProperties: false
+      required: [id, type, at, data]
+      properties:
+        id: {type: integer}
+        type: {type: string}
+        at: {type: string, format: date-time}
+        data: {}
+    OutboxEntry:
+      type: object
+      additionalProperties: false
+      required: [provider, operation, idempotencyKey, mode, at, request]
+      properties:
+        provider: {enum: [veriff, sendgrid, payments, lightspeed]}
+        operation: {enum: [create_session, send_email, refund, update_order]}
+        idempotencyKey: {type: string}
+        mode: {enum: [sandbox, live]}
+        at: {type: string, format: date-time}
+        taskId: {type: integer}
+        request: {}
+        response: {}
+    OrderPage:
+      type: object
+      additionalProperties: false
+      required: [orders]
+      properties:
+        orders: {type: array, items: {$ref: '#/components/schemas/Session'}}
+        nextCursor: {type: string, description: Present when there may be more; pass it as cursor}
+    TaskList:
+      type: object
+      additionalProperties: false
+      required: [tasks]
+      properties:
+        tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
+    TaskRetried:
+      type: object
+      additionalProperties: false
+      required: [retried]
+      properties:
+        retried: {type: boolean}
+        task: {$ref: '#/components/schemas/Task'}
+    TaskCancelled:
+      type: object
+      additionalProperties: false
+      required: [cancelled]
+      properties:
+        cancelled: {type: boolean}
+        task: {$ref: '#/components/schemas/Task'}
+    Review:
+      type: object
+      additionalProperties: false
+      required: [id, reason, createdAt]
+      properties:
+        id: {type: integer}
+        orderId: {type: string}
+        eventId: {type: string}
+        reason: {type: string}
+        createdAt: {type: string, format: date-time}
+    ReviewList:
+      type: object
+      additionalProperties: false
+      required: [reviews]
+      properties:
+        reviews: {type: array, items: {$ref: '#/components/schemas/Review'}}
+    Audit:
+      type: object
+      additionalProperties: false
+      required: [id, at, actor, action, outcome]
+      properties:
+        id: {type: integer}
+        at: {type: string, format: date-time}
+        actor: {type: string, description: 'token:<12 hex digits>, anonymous or unknown-token'}
+        action: {type: string}
+        target: {type: string}
+        outcome: {type: string}
+        ip: {type: string}
+        userAgent: {type: string}
+        requestId: {type: string}
+    AuditList:
+      type: object
+      additionalProperties: false
+      required: [audit]
+      properties:
+        audit: {type: array, items: {$ref: '#/components/schemas/Audit'}}
+    Idempotent:
+      type: object
+      additionalProperties: false
+      required: [idempotent]
+      properties:
+        idempotent: {const: true}
+        orderId: {type: string}
+    Ignored:
+      type: object
+      additionalProperties: false
+      required: [ignored, event, orderId]
+      properties:
+        ignored: {const: true}
+        event: {type: string}
+        orderId: {type: string}
+    Decision:
+      type: object
+      additionalProperties: false
+      required: [accepted]
+      properties:
+        accepted: {type: boolean}
+        orderId: {type: string}
+        status: {$ref: '#/components/schemas/SessionState'}
+        event: {type: string}
+        review: {type: boolean}
+        detail: {type: string}
+    Liveness:
+      type: object
+      additionalProperties: false
+      required: [status, version, safeMode]
+      properties:
+        status: {const: ok}
+        version: {type: string}
+        safeMode: {type: boolean}
+    Readiness:
+      type: object
+      additionalProperties: false
+      required: [status, datastore, scheduler, version]
+      properties:
+        status: {enum: [ok, fail]}
+        datastore: {enum: [ok, fail]}
+        scheduler: {enum: [ok, fail]}
+        version: {type: string}
+        datastoreLatencyMs: {type: number}
+    SelfTest:
+      type: object
+      additionalProperties: false
+      required: [status, safeMode, veriff, sendgrid, payments, lightspeed, datastore, scheduler, details, warnings]
+      properties:
+        status: {enum: [ok, fail]}
+        safeMode: {type: boolean}
+        veriff: {enum: [ok, safe_mode, fail]}
+        sendgrid: {enum: [ok, safe_mode, fail]}
+        payments: {enum: [ok, safe_mode, fail]}
+        lightspeed: {enum: [ok, safe_mode, fail]}
+        datastore: {enum: [ok, fail]}
+        scheduler: {enum: [ok, fail]}
+        details: {type: object, additionalProperties: {type: string}}
+        warnings: {type: array, items: {type: string}}
 """#
 }

@@ -16,13 +16,11 @@ public struct SelfTestReport: Sendable {
     /// A critical part failed: the service cannot do its job.
     public var criticalFailure: Bool { results.values.contains("fail") }
 
-    public var json: [String: Any] {
-        var out: [String: Any] = results
-        out["safeMode"] = safeMode
-        out["warnings"] = warnings
-        out["details"] = details
-        out["status"] = criticalFailure ? "fail" : "ok"
-        return out
+    var body: SelfTestBody {
+        SelfTestBody(status: criticalFailure ? "fail" : "ok", safeMode: safeMode, veriff: results["veriff"] ?? "fail",
+                     sendgrid: results["sendgrid"] ?? "fail", payments: results["payments"] ?? "fail",
+                     lightspeed: results["lightspeed"] ?? "fail", datastore: results["datastore"] ?? "fail",
+                     scheduler: results["scheduler"] ?? "fail", details: details, warnings: warnings)
     }
 }
 

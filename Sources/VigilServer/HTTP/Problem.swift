@@ -44,18 +44,14 @@ public struct Problem: Error, Sendable {
     func response(requestId: String) -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: json(requestId: requestId))))
+        let text = (try? json(requestId: requestId)) ?? #"{"status":\#(status.code)}"#
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// The problem body as JSON text.
-    func json(requestId: String) -> String {
-        JSONCoding.objectAny([
-            "type": "urn:vigil:problem:\(slug)",
-            "title": title,
-            "status": Int(status.code),
-            "detail": detail,
-            "requestId": requestId,
-        ])
+    func json(requestId: String) throws -> String {
+        try APIJSON.text(ProblemBody(type: "urn:vigil:problem:\(slug)", title: title, status: Int(status.code), detail: detail,
+                                     requestId: requestId))
     }
 }
 

@@ -7,7 +7,7 @@ struct HealthRoutes {
 
     func register(on router: RouteTable) {
         router.get("/healthz") { _, _ in
-            json(.ok, ["status": "ok", "version": services.version, "safeMode": services.config.providers == .sandbox])
+            try json(.ok, LivenessBody(version: services.version, safeMode: services.config.providers == .sandbox))
         }
         router.get("/health") { request, _ in
             try await health(request)
@@ -23,30 +23,22 @@ struct HealthRoutes {
             let report = await SelfTest.run(
                 config: services.config, store: services.store, providers: services.providers,
                 clock: services.clock, localScheduler: services.scheduler)
-            return json(report.criticalFailure ? .serviceUnavailable : .ok, report.json)
+            return try json(report.criticalFailure ? .serviceUnavailable : .ok, report.body)
         }
     }
 
     /// Readiness: the datastore answers and the task workers run. `?check=db` adds the
     /// datastore round-trip time.
     func health(_ request: Request) async throws -> Response {
-        var body: [String: Any] = ["version": services.version]
-        var healthy = true
         let started = ContinuousClock.now
-        do {
-            try await services.store.ping()
-            body["datastore"] = "ok"
-        } catch {
-            body["datastore"] = "fail"
-            healthy = false
-        }
+        let datastore = (try? await services.store.ping()) != nil
+        var body = ReadinessBody(status: "ok", version: services.version, datastore: datastore ? "ok" : "fail",
+                                 scheduler: services.scheduler.isRunning ? "ok" : "fail")
         if request.uri.queryParameters.get("check") == "db" {
-            body["datastoreLatencyMs"] = Double((ContinuousClock.now - started).milliseconds)
+            body.datastoreLatencyMs = Double((ContinuousClock.now - started).milliseconds)
         }
-        let running = services.scheduler.isRunning
-        body["scheduler"] = running ? "ok" : "fail"
-        healthy = healthy && running
-        body["status"] = healthy ? "ok" : "fail"
-        return json(healthy ? .ok : .serviceUnavailable, body)
+        let healthy = datastore && services.scheduler.isRunning
+        body.status = healthy ? "ok" : "fail"
+        return try json(healthy ? .ok : .serviceUnavailable, body)
     }
 }

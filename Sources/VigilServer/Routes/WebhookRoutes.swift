@@ -48,15 +48,15 @@ struct WebhookRoutes {
         case .created(let session):
             services.metrics.webhook(provider: "lightspeed", outcome: "accepted")
             logger.info("order received; verification session opened")
-            return json(.accepted, SessionJSON.summary(session))
+            return try json(.accepted, SessionSummary(session))
         case .duplicate:
             services.metrics.webhook(provider: "lightspeed", outcome: "duplicate")
             logger.info("duplicate order webhook ignored")
-            return json(.ok, ["idempotent": true, "orderId": order.orderId])
+            return try json(.ok, IdempotentBody(orderId: order.orderId))
         case .ignored(let event):
             services.metrics.webhook(provider: "lightspeed", outcome: "ignored")
             logger.info("order event recorded without action", metadata: ["event": .string(event)])
-            return json(.ok, ["ignored": true, "event": event, "orderId": order.orderId])
+            return try json(.ok, IgnoredBody(event: event, orderId: order.orderId))
         }
     }
 
@@ -78,14 +78,14 @@ struct WebhookRoutes {
         case .applied(let state, let event):
             services.metrics.webhook(provider: "veriff", outcome: "accepted")
             logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
-            return json(.accepted, ["accepted": true, "orderId": decision.orderId as Any, "status": state.rawValue, "event": event])
+            return try json(.accepted, DecisionBody(orderId: decision.orderId, status: state, event: event))
         case .duplicate:
             services.metrics.webhook(provider: "veriff", outcome: "duplicate")
-            return json(.ok, ["idempotent": true])
+            return try json(.ok, IdempotentBody())
         case .unknownOrder:
             services.metrics.webhook(provider: "veriff", outcome: "review")
             logger.warning("decision for an unknown order recorded for review")
-            return json(.accepted, ["accepted": true, "review": true, "detail": "no session for this order; recorded for review"])
+            return try json(.accepted, DecisionBody(review: true, detail: "no session for this order; recorded for review"))
         }
     }
 
@@ -138,21 +138,5 @@ func datastore<T>(_ logger: Logger, _ body: () async throws -> T) async throws -
     } catch {
         logger.error("datastore operation failed", metadata: ["error": "\(error)"])
         throw Problem.unavailable
-    }
-}
-
-enum SessionJSON {
-    static func summary(_ s: SessionRecord) -> [String: Any] {
-        var out: [String: Any] = [
-            "orderId": s.orderId,
-            "status": s.state.rawValue,
-            "refundStatus": s.refundStatus.rawValue,
-            "deadline": Timestamp.string(s.deadline),
-            "createdAt": Timestamp.string(s.createdAt),
-        ]
-        if let r = s.reminderAt { out["reminderAt"] = Timestamp.string(r) }
-        if let v = s.verificationURL { out["verificationUrl"] = v }
-        if let d = s.decidedAt { out["decidedAt"] = Timestamp.string(d) }
-        return out
     }
 }
