@@ -3,7 +3,8 @@
 # PostgreSQL cluster: start-up time to a 200 from /healthz, idle resident memory, webhook ingest
 # over HTTP from a separate load-generator process, the same order transaction committed
 # straight through the store, pgbench running that transaction as SQL (PostgreSQL's own rate),
-# task dispatch and timer lag. Prints figures only.
+# task dispatch and timer lag, and on PostgreSQL the same dispatch burst drained by a peer queue
+# (pgqueuer, from PyPI, in a venv) with the ratio between them. Prints figures only.
 #   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000), BENCH_WRK_SECONDS (10),
 #   BENCH_PENDING (10000000 future timers for the scale run; 0 skips it), BENCH_ONLY (sqlite or
 #   postgres: run one backend only)
@@ -18,6 +19,10 @@ wrk_seconds=${BENCH_WRK_SECONDS:-10}
 for tool in sqlite3 wrk; do
     command -v $tool >/dev/null || { apt-get install -y $tool >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y $tool >/dev/null; }; }
 done
+# pgqueuer's venv (.build/pgqueuer-venv) for the dispatch comparison, made now so that its pip
+# install does not run between measurements. Without PyPI the comparison is skipped, not the bench.
+python3 scripts/bench/pgqueuer_dispatch.py --prepare >/dev/null 2>&1 \
+    || echo "pgqueuer's venv could not be made (is PyPI reachable?); the dispatch comparison will be skipped" >&2
 
 . scripts/private-postgres.sh
 work=$(mktemp -d /tmp/vigil-bench.XXXXXX)
@@ -63,11 +68,37 @@ wrk_ingest() {
         -- "$work/orders.tsv" 2 "$concurrency" | sed -n '/^ingest (wrk)/,$p' | paste -sd ';' | sed 's/;/\n  /g'
 }
 
+dispatch_tasks=10000
 dispatch() {
     local database="$1"
-    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 | paste -sd ';' | sed 's/;/\n  /'
-    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks 10000 --instances 2 | paste -sd ';' | sed 's/;/\n  /'
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks | paste -sd ';' | sed 's/;/\n  /'
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks --instances 2 | paste -sd ';' | sed 's/;/\n  /'
     echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
+}
+# The peer for dispatch (issue 18): pgqueuer drains the same burst ($dispatch_tasks no-op jobs due
+# within one second) on a fresh database of the same cluster, straight after Vigil's runs, and
+# the ratio is taken against Vigil's one-instance rate from those runs: figures from the same
+# minutes, since the same command differs by 20-30% from run to run on this shared machine.
+# pgqueuer's settings, and why, are in scripts/bench/pgqueuer_dispatch.py. If pgqueuer cannot run
+# (no venv, no PyPI), the comparison is reported as skipped and the bench goes on.
+#   usage: peer_dispatch FILE-WITH-VIGIL'S-DISPATCH-LINES DATABASE-URL
+peer_dispatch() {
+    local vigil_out="$1" database="$2" peer_out vigil peer
+    if ! peer_out=$(python3 scripts/bench/pgqueuer_dispatch.py --database "$database" --jobs $dispatch_tasks --spread 1 \
+        2>"$work/pgqueuer.err"); then
+        echo "  pgqueuer: not run ($(tail -1 "$work/pgqueuer.err")); no dispatch comparison"
+        return 0
+    fi
+    echo "$peer_out" | sed 's/^/  /'
+    # Vigil's line ends "..., 1 instance(s) × 16 workers: all completed 2.22 s after the first was
+    # due, 4514 tasks/s"; pgqueuer's ends "..., 5104 jobs/s".
+    vigil=$(sed -n 's/.*dispatch: .* 1 instance(s) .*, \([0-9.]*\) tasks\/s$/\1/p' "$vigil_out" | head -1)
+    peer=$(echo "$peer_out" | sed -n 's/^pgqueuer: .*, \([0-9.]*\) jobs\/s$/\1/p' | head -1)
+    if [ -z "$vigil" ] || [ -z "$peer" ]; then
+        echo "  dispatch vs pgqueuer: could not read both rates (vigil '${vigil}', pgqueuer '${peer}')"
+        return 0
+    fi
+    awk -v v="$vigil" -v p="$peer" 'BEGIN { printf "  dispatch vs pgqueuer (same cluster, same minutes): vigil %.0f tasks/s / pgqueuer %.0f jobs/s = %.2fx\n", v, p, v / p }'
 }
 # Claim cost and ingest on an empty queue, then with $pending future timers added by one SQL
 # statement (seed), and the service's resident memory on that database. Each is measured three
@@ -144,6 +175,7 @@ as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil serve
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil store
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil dispatch
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil scale
+as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil pgqueuer
 serve "postgres://vigil@127.0.0.1:$pg_port/serve?sslmode=disable"
 echo -n "  "; "$bin/vigil-bench" ingest --url "$server_url" --requests "$requests" --concurrency "$concurrency" | paste -sd ';' | sed 's/;/\n  /'
 wrk_ingest
@@ -158,5 +190,6 @@ for mode in simple prepared; do
         -c "$concurrency" -j 2 -t $(( requests / concurrency )) serve 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
 done
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
-dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch"
+dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch" | tee "$work/dispatch-postgres.out"
+peer_dispatch "$work/dispatch-postgres.out" "postgres://vigil@127.0.0.1:$pg_port/pgqueuer?sslmode=disable"
 scale "postgres://vigil@127.0.0.1:$pg_port/scale?sslmode=disable" 16 seed_postgres
