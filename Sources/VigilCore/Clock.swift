@@ -100,8 +100,7 @@ public final class ManualClock: VigilClock {
 }
 
 extension Date {
-    /// Milliseconds since 1970, the unit timestamps are stored in.
-    public var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    /// A time stored as milliseconds since 1970 (SQLite's unit).
     public init(millisecondsSince1970 ms: Int64) {
         self.init(timeIntervalSince1970: TimeInterval(ms) / 1000)
     }

@@ -5,10 +5,18 @@ import Foundation
 public enum DurationText {
     public struct ParseError: Error, CustomStringConvertible {
         public let text: String
+        var tooLong = false
         public var description: String {
-            "'\(text)' is not a duration; write a number and a unit, e.g. 90s, 15m, 24h, 3d"
+            let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+            if tooLong { return "'\(shown)' is longer than the \(DurationText.format(DurationText.maximum)) a duration may be" }
+            return "'\(shown)' is not a duration; write a number and a unit, e.g. 90s, 15m, 24h, 3d"
         }
     }
+
+    /// The longest duration accepted anywhere (100 years): anything longer is a mistake, and
+    /// bounding it here keeps every instant computed from one within what a clock and a database
+    /// can represent.
+    public static let maximum: TimeInterval = 36_500 * 86_400
 
     /// Parses `text` into seconds.
     public static func parse(_ text: String) throws(ParseError) -> TimeInterval {
@@ -32,6 +40,7 @@ public enum DurationText {
             default: throw ParseError(text: text)
             }
             total += value * scale
+            guard total.isFinite, total <= maximum else { throw ParseError(text: text, tooLong: true) }
         }
         return total
     }

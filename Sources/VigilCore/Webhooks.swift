@@ -57,154 +57,81 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String { message }
 }
 
+/// Turns webhook bodies into events. Each form is a Decodable body (`WebhookBodies.swift`) whose
+/// values check themselves as they decode; a body that does not decode is refused with a message
+/// naming the field, and nothing is read from a body before its signature was checked.
 public enum WebhookParser {
-    static let maxIdLength = 200
-
     /// Parses and validates the contract's order webhook JSON.
     public static func order(from body: Data) throws(PayloadError) -> OrderEvent {
-        let object = try jsonObject(body)
-        guard let event = object["event"] as? String, !event.isEmpty else {
-            throw PayloadError("`event` is required, e.g. \"order.created\"")
-        }
-        let orderId = try identifier(object["orderId"], field: "orderId")
-        guard let email = object["customerEmail"] as? String,
-              email.count <= 320, email.contains("@"), !email.contains(where: \.isWhitespace) else {
-            throw PayloadError("`customerEmail` must be an email address")
-        }
-        guard let total = decimal(object["orderTotal"]), total >= 0 else {
-            throw PayloadError("`orderTotal` must be a non-negative number")
-        }
-        let currency = try optionalString(object["currency"], field: "currency")
-        if let currency, currency.count != 3 || !currency.allSatisfy(\.isLetter) {
-            throw PayloadError("`currency` must be a three-letter ISO 4217 code")
-        }
+        let order = try decode(OrderWebhookBody.self, body)
+        let email = try emailAddress(order.customerEmail, field: "customerEmail")
+        let currency = try currencyCode(order.currency?.value, field: "currency")
         return OrderEvent(
-            event: event, orderId: orderId, customerEmail: email, orderTotal: total,
-            currency: currency?.uppercased(),
-            customerId: try optionalString(object["customerId"], field: "customerId"),
-            customerName: try optionalString(object["customerName"], field: "customerName"),
-            paymentId: try optionalString(object["paymentId"], field: "paymentId"))
+            event: order.event.value, orderId: order.orderId.value, customerEmail: email, orderTotal: order.orderTotal.value,
+            currency: currency, customerId: order.customerId?.value, customerName: order.customerName?.value.nonEmpty,
+            paymentId: order.paymentId?.value)
     }
 
-    /// True when the body is Lightspeed eCom's own order webhook, `{"order":{...}}`.
-    public static func isLightspeedNative(_ body: Data) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return false }
-        return object["order"] is [String: Any] && object["event"] == nil
+    /// The shape of an order webhook body, told apart without trusting anything in it.
+    public enum OrderShape: Sendable { case contract, lightspeed }
+
+    /// Lightspeed eCom's own order webhook is `{"order":{...}}` with no top-level `event`.
+    public static func orderShape(_ body: Data) -> OrderShape {
+        guard let probe = try? JSONDecoder().decode(OrderShapeProbe.self, from: body), probe.order != nil, probe.event == nil else {
+            return .contract
+        }
+        return .lightspeed
     }
 
     /// Parses Lightspeed eCom's order webhook: the order resource as the API returns it
     /// (https://developers.lightspeedhq.com/ecom/endpoints/order/), `{"order":{"id","email",
     /// "firstname","lastname","priceIncl",...}}`. It names no gateway payment, so such an order
-    /// has no `paymentId`: a live refund for it goes to manual review.
+    /// has no `paymentId`.
     public static func lightspeedOrder(from body: Data) throws(PayloadError) -> OrderEvent {
-        let object = try jsonObject(body)
-        guard let order = object["order"] as? [String: Any] else { throw PayloadError("`order` must be an object") }
-        let orderId = try identifier(order["id"], field: "order.id")
-        guard let email = order["email"] as? String, email.count <= 320, email.contains("@"),
-              !email.contains(where: \.isWhitespace) else {
-            throw PayloadError("`order.email` must be an email address")
-        }
-        guard let total = decimal(order["priceIncl"]), total >= 0 else {
-            throw PayloadError("`order.priceIncl` must be a non-negative number")
-        }
-        let name = [order["firstname"] as? String, order["lastname"] as? String].compactMap { $0 }
-            .filter { !$0.isEmpty }.joined(separator: " ")
-        var currency = order["currency"] as? String
-        if let code = currency, code.count != 3 || !code.allSatisfy(\.isLetter) { currency = nil }
-        let customer = (order["customer"] as? [String: Any])?["resource"] as? [String: Any]
+        let order = try decode(LightspeedOrderBody.self, body).order
+        let email = try emailAddress(order.email, field: "order.email")
+        let name = [order.firstname?.value, order.lastname?.value].compactMap { $0 }.joined(separator: " ")
         return OrderEvent(
-            event: "order.created", orderId: orderId, customerEmail: email, orderTotal: total,
-            currency: currency?.uppercased(),
-            customerId: customer.flatMap { try? identifier($0["id"], field: "customer.id") },
-            customerName: name.isEmpty ? nil : String(name.prefix(1000)))
+            event: "order.created", orderId: order.id.value, customerEmail: email, orderTotal: order.priceIncl.value,
+            currency: try? currencyCode(order.currency?.value, field: "order.currency"),
+            customerId: order.customer?.resource?.id?.value.flatMap(WebhookID.check),
+            customerName: name.isEmpty ? nil : String(name.utf8.prefix(WebhookText.maxBytes)) ?? nil)
     }
 
     /// Parses Veriff's decision payload or the contract's short form.
     public static func decision(from body: Data) throws(PayloadError) -> DecisionEvent {
-        let object = try jsonObject(body)
-        if let verification = object["verification"] as? [String: Any] {
-            // Veriff decision webhook: {"status":"success","verification":{"id","status","code","vendorData",...}}
-            let sessionId = try identifier(verification["id"], field: "verification.id")
+        let probe = try decode(DecisionShapeProbe.self, body)
+        if probe.verification != nil {
+            let verification = try decode(VeriffDecisionBody.self, body).verification
             // The status string is authoritative; a payload with only the decision code still maps
             // (https://devdocs.veriff.com/docs/verification-session-decision-codes).
             let decision: VerificationDecision
-            if verification["status"] == nil, let byCode = veriffCode(verification["code"]) {
+            if let status = verification.status {
+                decision = try decisionStatus(status, field: "verification.status")
+            } else if let byCode = verification.code.flatMap(veriffCode) {
                 decision = byCode
             } else {
-                decision = try decisionStatus(verification["status"], field: "verification.status")
+                throw PayloadError("`verification.status` is required")
             }
-            let vendorData = verification["vendorData"] as? String
-            let attempt = verification["attemptId"] as? String ?? ""
+            let attempt = verification.attemptId?.value ?? ""
             return DecisionEvent(
-                eventId: CompositeKey.of(sessionId, attempt, decision.rawValue),
-                orderId: vendorData.flatMap { $0.isEmpty ? nil : $0 },
-                verificationId: sessionId, decision: decision,
-                code: verification["code"] as? Int,
-                reason: verification["reason"] as? String)
+                eventId: CompositeKey.of(verification.id.value, attempt, decision.rawValue),
+                orderId: verification.vendorData?.value, verificationId: verification.id.value, decision: decision,
+                code: verification.code, reason: verification.reason?.value)
         }
-        let id = try identifier(object["id"], field: "id")
-        let decision = try decisionStatus(object["status"], field: "status")
-        let orderId = try optionalString(object["orderId"], field: "orderId")
-        guard orderId != nil || object["verificationId"] is String else {
+        let short = try decode(ShortDecisionBody.self, body)
+        guard short.orderId != nil || short.verificationId != nil else {
             throw PayloadError("`orderId` is required")
         }
         return DecisionEvent(
-            eventId: id, orderId: orderId, verificationId: object["verificationId"] as? String,
-            decision: decision, code: object["code"] as? Int, reason: object["reason"] as? String)
-    }
-
-    private static func jsonObject(_ body: Data) throws(PayloadError) -> [String: Any] {
-        guard !body.isEmpty else { throw PayloadError("the request body is empty; send a JSON object") }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
-        } catch {
-            throw PayloadError("the request body is not valid JSON")
-        }
-        guard let object = parsed as? [String: Any] else {
-            throw PayloadError("the request body must be a JSON object")
-        }
-        return object
-    }
-
-    private static func identifier(_ value: Any?, field: String) throws(PayloadError) -> String {
-        if let text = value as? String, !text.isEmpty, text.count <= maxIdLength,
-           !text.contains(where: { $0.isNewline || $0 == "\0" }) {
-            return text
-        }
-        if let value, !isBoolean(value), let number = value as? Int64 {
-            return String(number)
-        }
-        throw PayloadError("`\(field)` is required: a non-empty string of at most \(maxIdLength) characters")
-    }
-
-    private static func optionalString(_ value: Any?, field: String) throws(PayloadError) -> String? {
-        switch value {
-        case nil, is NSNull: return nil
-        case let text as String:
-            guard text.count <= 1000 else { throw PayloadError("`\(field)` is too long") }
-            return text.isEmpty ? nil : text
-        default: throw PayloadError("`\(field)` must be a string")
-        }
-    }
-
-    private static func decimal(_ value: Any?) -> Decimal? {
-        switch value {
-        case let n as NSNumber where !isBoolean(n): return Decimal(string: n.stringValue)
-        case let s as String: return Decimal(string: s)
-        default: return nil
-        }
-    }
-
-    /// JSON `true`/`false` arrive as NSNumber too, and bridge to Int; tell them apart by class.
-    private static func isBoolean(_ value: Any) -> Bool {
-        String(describing: type(of: value)).contains("Boolean") || type(of: value) == Bool.self
+            eventId: short.id.value, orderId: short.orderId?.value, verificationId: short.verificationId?.value,
+            decision: try decisionStatus(short.status, field: "status"), code: short.code, reason: short.reason?.value)
     }
 
     /// Veriff's decision codes: 9001 approved, 9102 declined, 9103 resubmission requested,
     /// 9104 expired, 9121 abandoned.
-    static func veriffCode(_ value: Any?) -> VerificationDecision? {
-        switch value as? Int {
+    static func veriffCode(_ code: Int) -> VerificationDecision? {
+        switch code {
         case 9001: .approved
         case 9102: .declined
         case 9103: .resubmissionRequested
@@ -214,13 +141,77 @@ public enum WebhookParser {
         }
     }
 
-    private static func decisionStatus(_ value: Any?, field: String) throws(PayloadError) -> VerificationDecision {
-        guard let text = value as? String, let decision = VerificationDecision(rawValue: text) else {
+    private static func decisionStatus(_ text: String, field: String) throws(PayloadError) -> VerificationDecision {
+        guard let decision = VerificationDecision(rawValue: text) else {
             let allowed = VerificationDecision.allCases.map(\.rawValue).joined(separator: ", ")
             throw PayloadError("`\(field)` must be one of: \(allowed)")
         }
         return decision
     }
+
+    private static func emailAddress(_ text: String, field: String) throws(PayloadError) -> String {
+        guard text.utf8.count <= 320, text.contains("@"), !text.contains(where: { $0.isWhitespace }),
+              !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw PayloadError("`\(field)` must be an email address")
+        }
+        return text
+    }
+
+    private static func currencyCode(_ text: String?, field: String) throws(PayloadError) -> String? {
+        guard let text else { return nil }
+        guard text.utf8.count == 3, text.allSatisfy({ $0.isASCII && $0.isLetter }) else {
+            throw PayloadError("`\(field)` must be a three-letter ISO 4217 code")
+        }
+        return text.uppercased()
+    }
+
+    /// Decodes `body`, turning a decoding failure into a message that names the field.
+    static func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws(PayloadError) -> T {
+        guard !body.isEmpty else { throw PayloadError("the request body is empty; send a JSON object") }
+        do {
+            return try JSONDecoder().decode(type, from: body)
+        } catch let error as DecodingError {
+            throw PayloadError(describe(error))
+        } catch {
+            throw PayloadError("the request body is not valid JSON")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func field(_ path: [any CodingKey]) -> String {
+            path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "`\(field(context.codingPath + [key]))` is required"
+        case .valueNotFound(_, let context) where !context.codingPath.isEmpty:
+            return "`\(field(context.codingPath))` is required"
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return "the request body must be a JSON object"
+        case .typeMismatch(let type, let context):
+            return "`\(field(context.codingPath))` must be \(Self.kind(type))"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return "the request body is not valid JSON"
+        case .dataCorrupted(let context):
+            return "`\(field(context.codingPath))` \(context.debugDescription)"
+        default:
+            return "the request body is not valid JSON"
+        }
+    }
+
+    private static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "a boolean"
+        default: "an object"
+        }
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
 }
 
 /// Replay protection for webhooks that say when they were sent. A signed body replayed while
@@ -228,18 +219,12 @@ public enum WebhookParser {
 /// a captured body replayed after that record is gone (say, after restoring an old backup),
 /// and one dated in the future.
 public enum WebhookFreshness {
-    /// The time a payload carries: a top-level `timestamp` (RFC 3339, or seconds since 1970)
-    /// or Veriff's `verification.decisionTime`. Nil when it carries none or the body is not JSON.
+    /// The time a payload carries: a top-level `timestamp` (RFC 3339, or seconds since 1970;
+    /// never a boolean) or Veriff's `verification.decisionTime`. Nil when it carries none, or
+    /// none that is a time (the body's own parser reports that).
     public static func sentAt(_ body: Data) -> Date? {
-        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }
-        if let seconds = object["timestamp"] as? Double, !(object["timestamp"] is Bool) {
-            return Date(timeIntervalSince1970: seconds)
-        }
-        if let text = object["timestamp"] as? String { return Timestamp.parse(text) }
-        if let verification = object["verification"] as? [String: Any], let text = verification["decisionTime"] as? String {
-            return Timestamp.parse(text)
-        }
-        return nil
+        guard let probe = try? JSONDecoder().decode(SentAtProbe.self, from: body) else { return nil }
+        return probe.timestamp?.value ?? probe.verification?.decisionTime?.value
     }
 
     /// Why a payload sent at `sentAt` is refused at `now`, or nil when it is fresh enough.

@@ -11,10 +11,12 @@ public enum EventExport {
     }
 
     /// A point in time as users write it: RFC 3339, a date, or a duration meaning that long ago.
+    /// Nil for anything else, and for a time outside the years 1 to 9999.
     public static func time(_ text: String, now: Date) -> Date? {
-        if let date = Timestamp.parse(text) { return date }
-        if let ago = try? DurationText.parse(text) { return now.addingTimeInterval(-ago) }
-        return nil
+        guard text.utf8.count <= 64 else { return nil }
+        let date = Timestamp.parse(text) ?? (try? DurationText.parse(text)).map { now.addingTimeInterval(-$0) }
+        guard let date, date >= Timestamp.earliest, date <= Timestamp.latest else { return nil }
+        return date
     }
 
     public static let timeHelp = "use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or a duration ago (24h)"

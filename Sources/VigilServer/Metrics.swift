@@ -37,8 +37,9 @@ public struct VigilMetrics: Sendable {
     }
 
     /// `outcome`: accepted, duplicate, ignored, review, rejected (signature), invalid (payload).
-    func webhook(provider: String, outcome: String) {
-        Counter(label: "vigil_webhooks_total", dimensions: [("provider", provider), ("outcome", outcome)], factory: factory)
+    /// `provider` is the label's name in the documented metric (README): the webhook's source.
+    func webhook(source: WebhookSource, outcome: String) {
+        Counter(label: "vigil_webhooks_total", dimensions: [("provider", source.rawValue), ("outcome", outcome)], factory: factory)
             .increment()
     }
 

@@ -62,8 +62,9 @@ enum OrderCursor {
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard text.count <= 1024, let data = Data(base64Encoded: base64), let plain = String(data: data, encoding: .utf8),
               let bar = plain.firstIndex(of: "|"), let micros = Int64(plain[..<bar]) else { return nil }
-        return SessionCursor(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000),
-                             orderId: String(plain[plain.index(after: bar)...]))
+        let createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        guard createdAt >= Timestamp.earliest, createdAt <= Timestamp.latest else { return nil }
+        return SessionCursor(createdAt: createdAt, orderId: String(plain[plain.index(after: bar)...]))
     }
 }
 

@@ -28,17 +28,20 @@ struct WebhookRoutes {
     func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
         // Two forms: the contract's JSON with an HMAC-SHA256 signature, and Lightspeed eCom's own
         // order webhook with its MD5 signature (accepted only for that native body shape).
-        let body = try await authenticatedBody(
-            request, context: context, provider: "lightspeed", secrets: services.config.lightspeedWebhookSecrets,
-            headers: Self.lightspeedHeaders, alternative: { signature, body, secrets in
-                WebhookParser.isLightspeedNative(body) && LightspeedSignature.isValid(signature, body: body, secrets: secrets)
-            })
+        let (body, signedBy) = try await authenticatedBody(
+            request, context: context, source: .lightspeed, secrets: services.config.lightspeedWebhookSecrets,
+            headers: Self.lightspeedHeaders, alternative: LightspeedSignature.isValid)
+        // Only now, with the signature checked, is anything in the body read.
+        let shape = WebhookParser.orderShape(body)
+        if signedBy == .alternative, shape != .lightspeed {
+            // Lightspeed's MD5 signature vouches only for Lightspeed's own body shape.
+            try await refuse(request, context: context, source: .lightspeed, outcome: "rejected:bad_signature")
+        }
         let order: OrderEvent
         do {
-            order = WebhookParser.isLightspeedNative(body)
-                ? try WebhookParser.lightspeedOrder(from: body) : try WebhookParser.order(from: body)
+            order = shape == .lightspeed ? try WebhookParser.lightspeedOrder(from: body) : try WebhookParser.order(from: body)
         } catch {
-            services.metrics.webhook(provider: "lightspeed", outcome: "invalid")
+            services.metrics.webhook(source: .lightspeed, outcome: "invalid")
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -46,29 +49,29 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .created(let session):
-            services.metrics.webhook(provider: "lightspeed", outcome: "accepted")
+            services.metrics.webhook(source: .lightspeed, outcome: "accepted")
             logger.info("order received; verification session opened")
             return try json(.accepted, SessionSummary(session))
         case .duplicate:
-            services.metrics.webhook(provider: "lightspeed", outcome: "duplicate")
+            services.metrics.webhook(source: .lightspeed, outcome: "duplicate")
             logger.info("duplicate order webhook ignored")
             return try json(.ok, IdempotentBody(orderId: order.orderId))
         case .ignored(let event):
-            services.metrics.webhook(provider: "lightspeed", outcome: "ignored")
+            services.metrics.webhook(source: .lightspeed, outcome: "ignored")
             logger.info("order event recorded without action", metadata: ["event": .string(event)])
             return try json(.ok, IgnoredBody(event: event, orderId: order.orderId))
         }
     }
 
     func decisionWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
-        let body = try await authenticatedBody(
-            request, context: context, provider: "veriff", secrets: services.config.veriffSharedSecrets,
+        let (body, _) = try await authenticatedBody(
+            request, context: context, source: .veriff, secrets: services.config.veriffSharedSecrets,
             headers: Self.veriffHeaders)
         let decision: DecisionEvent
         do {
             decision = try WebhookParser.decision(from: body)
         } catch {
-            services.metrics.webhook(provider: "veriff", outcome: "invalid")
+            services.metrics.webhook(source: .veriff, outcome: "invalid")
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -76,49 +79,60 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .applied(let state, let event):
-            services.metrics.webhook(provider: "veriff", outcome: "accepted")
+            services.metrics.webhook(source: .veriff, outcome: "accepted")
             logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
             return try json(.accepted, DecisionBody(orderId: decision.orderId, status: state, event: event))
         case .duplicate:
-            services.metrics.webhook(provider: "veriff", outcome: "duplicate")
+            services.metrics.webhook(source: .veriff, outcome: "duplicate")
             return try json(.ok, IdempotentBody())
         case .unknownOrder:
-            services.metrics.webhook(provider: "veriff", outcome: "review")
+            services.metrics.webhook(source: .veriff, outcome: "review")
             logger.warning("decision for an unknown order recorded for review")
             return try json(.accepted, DecisionBody(review: true, detail: "no session for this order; recorded for review"))
         }
     }
 
-    /// Checks media type, reads the body within the limit, and verifies its signature.
-    func authenticatedBody(_ request: Request, context: VigilRequestContext, provider: String, secrets: [Secret],
+    /// Which check a body passed.
+    enum SignedBy { case hmac, alternative, unsignedInDevelopment }
+
+    /// Checks media type, reads the body within the limit, and verifies its signature over the raw
+    /// bytes (HMAC-SHA256, or the source's `alternative` scheme), then the body's send time.
+    func authenticatedBody(_ request: Request, context: VigilRequestContext, source: WebhookSource, secrets: [Secret],
                            headers: [HTTPField.Name],
-                           alternative: (String, Data, [Secret]) -> Bool = { _, _, _ in false }) async throws -> Data {
+                           alternative: (String, Data, [Secret]) -> Bool = { _, _, _ in false }) async throws -> (Data, SignedBy) {
         guard Self.isJSON(request.headers[.contentType]) else { throw Problem.unsupportedMediaType() }
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let body = Data(buffer.readableBytesView)
-        if secrets.isEmpty {
-            // Only reachable in development: production refuses to start without secrets.
-            return body
-        }
+        // Only reachable in development: production refuses to start without secrets.
+        if secrets.isEmpty { return (body, .unsignedInDevelopment) }
         let presented = headers.lazy.compactMap { request.headers[$0] }.first
-        guard let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets)
-                || alternative(presented, body, secrets) else {
-            services.metrics.webhook(provider: provider, outcome: "rejected")
-            await Auditor(store: services.store, clock: services.clock).record(
-                "webhook.authenticate", actor: "webhook", target: request.uri.path,
-                outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature", request: request, context: context)
-            throw Problem.invalidSignature
+        let signedBy: SignedBy
+        if let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) {
+            signedBy = .hmac
+        } else if let presented, alternative(presented, body, secrets) {
+            signedBy = .alternative
+        } else {
+            try await refuse(request, context: context, source: source,
+                             outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature")
         }
         if let sentAt = WebhookFreshness.sentAt(body),
            let reason = WebhookFreshness.problem(sentAt: sentAt, now: services.clock.now(), maxAge: services.config.webhookMaxAge) {
-            services.metrics.webhook(provider: provider, outcome: "stale")
+            services.metrics.webhook(source: source, outcome: "stale")
             await Auditor(store: services.store, clock: services.clock).record(
                 "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: "rejected:stale",
                 request: request, context: context)
             throw Problem(.badRequest, "stale-webhook", "Stale webhook", detail: reason)
         }
-        return body
+        return (body, signedBy)
+    }
+
+    /// Counts, audits and refuses a webhook whose signature does not hold.
+    func refuse(_ request: Request, context: VigilRequestContext, source: WebhookSource, outcome: String) async throws -> Never {
+        services.metrics.webhook(source: source, outcome: "rejected")
+        await Auditor(store: services.store, clock: services.clock).record(
+            "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: outcome, request: request, context: context)
+        throw Problem.invalidSignature
     }
 
     static func isJSON(_ contentType: String?) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import VigilCore
 
 /// A value bound to a statement, typed even when it is NULL: PostgreSQL must know each
 /// parameter's type (`? IS NULL OR state = ?` has nothing else to infer it from), so a nil
@@ -54,7 +55,7 @@ public struct SQLStatement: Sendable, Equatable, ExpressibleByStringLiteral {
 /// trapping on an integer overflow.
 public enum StoredTime {
     /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
-    public static let range = Date(timeIntervalSince1970: -62_135_596_800)...Date(timeIntervalSince1970: 253_402_300_799)
+    public static let range = Timestamp.earliest...Timestamp.latest
 
     public static func check(_ date: Date) throws -> Date {
         guard range.contains(date) else {
