@@ -45,13 +45,16 @@ public enum DurationText {
         return total
     }
 
-    /// Formats seconds the way users write them (`72h`, `90s`, `1500ms`).
+    /// Formats seconds the way users write them (`72h`, `7d`, `90s`, `1500ms`): the largest unit
+    /// that divides it evenly and still reads naturally (days from a week, hours and minutes from
+    /// two), so defaults print as the contract writes them.
     public static func format(_ seconds: TimeInterval) -> String {
         if seconds == 0 { return "0s" }
+        guard seconds.isFinite, abs(seconds) <= maximum * 100 else { return "\(seconds)s" }
         let ms = Int64((seconds * 1000).rounded())
-        if ms % 86_400_000 == 0 { return "\(ms / 86_400_000)d" }
-        if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
-        if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
+        if ms % 86_400_000 == 0, ms >= 7 * 86_400_000 { return "\(ms / 86_400_000)d" }
+        if ms % 3_600_000 == 0, ms >= 2 * 3_600_000 { return "\(ms / 3_600_000)h" }
+        if ms % 60_000 == 0, ms >= 2 * 60_000 { return "\(ms / 60_000)m" }
         if ms % 1000 == 0 { return "\(ms / 1000)s" }
         return "\(ms)ms"
     }

@@ -16,6 +16,20 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 public enum DeploymentEnvironment: String, Sendable { case development, production }
+
+/// The payment gateways Vigil refunds through.
+public enum PaymentsGateway: String, Sendable, CaseIterable {
+    /// Stripe, or an API compatible with its refunds.
+    case stripe
+    case authorizenet
+
+    public var defaultBaseURL: String {
+        switch self {
+        case .stripe: "https://api.stripe.com"
+        case .authorizenet: "https://api.authorize.net"
+        }
+    }
+}
 public enum LogFormat: String, Sendable { case text, json }
 
 public enum DatabaseLocation: Sendable, Equatable {
@@ -39,7 +53,9 @@ public struct VigilConfig: Sendable {
     public var environment: DeploymentEnvironment = .development
     public var host = "127.0.0.1"
     public var port = 8080
-    public var database: DatabaseLocation = .sqlite(path: "vigil-data/vigil.sqlite")
+    /// Where `swift run vigil serve` keeps its data with nothing configured.
+    public static let defaultSQLitePath = "vigil-data/vigil.sqlite"
+    public var database: DatabaseLocation = .sqlite(path: defaultSQLitePath)
     public var poolMax = 20
     public var connectTimeout: TimeInterval = 10
     public var queryTimeout: TimeInterval = 30
@@ -55,7 +71,7 @@ public struct VigilConfig: Sendable {
     public var sendgridAPIKey: Secret?
     public var sendgridBaseURL = "https://api.sendgrid.com"
     public var emailFrom: String?
-    public var paymentsGateway = "stripe"
+    public var paymentsGateway = PaymentsGateway.stripe
     public var paymentsAPIKey: Secret?
     public var paymentsBaseURL: String?
     public var lightspeedAPIToken: Secret?
@@ -92,81 +108,84 @@ public struct VigilConfig: Sendable {
     ) throws(ConfigError) -> VigilConfig {
         let reader = EnvReader(env: env, readFile: readFile)
         var config = VigilConfig()
+        try config.readService(reader)
+        try config.readDatabase(reader)
+        try config.readProviderMode(reader)
+        try config.readFlow(reader)
+        try config.readAccess(reader)
+        try config.readLogging(reader)
+        try config.readLimits(reader)
+        try config.checkProduction()
+        try readProviderSettings(reader, into: &config)
+        return config
+    }
 
+    mutating func readService(_ reader: EnvReader) throws(ConfigError) {
         if let value = reader.string("VIGIL_ENV") {
             guard let parsed = DeploymentEnvironment(rawValue: value.lowercased()) else {
                 throw ConfigError("VIGIL_ENV", "'\(value)' is not an environment; use development or production")
             }
-            config.environment = parsed
+            environment = parsed
         }
-        let production = config.environment == .production
-        if let host = reader.string("VIGIL_HOST") { config.host = host }
-        if let port = reader.string("VIGIL_PORT") {
-            guard let n = Int(port), (1...65535).contains(n) else {
-                throw ConfigError("VIGIL_PORT", "'\(port)' is not a port number (1-65535)")
+        if let value = reader.string("VIGIL_HOST") { host = value }
+        if let value = reader.string("VIGIL_PORT") {
+            guard let n = Int(value), (1...65535).contains(n) else {
+                throw ConfigError("VIGIL_PORT", "'\(value)' is not a port number (1-65535)")
             }
-            config.port = n
+            port = n
         }
-        if let url = reader.string("VIGIL_DATABASE_URL") {
-            config.database = try parseDatabaseURL(url)
+    }
+
+    mutating func readDatabase(_ reader: EnvReader) throws(ConfigError) {
+        // The URL may hold the database password, so it is read like a secret (also from a file).
+        if let url = try reader.secret("VIGIL_DATABASE_URL") {
+            database = try Self.parseDatabaseURL(url.value)
         }
         if let pool = reader.string("VIGIL_DB_POOL_MAX") {
             // One pooled connection is held by LISTEN for wake-ups; the rest serve queries.
             guard let n = Int(pool), (2...1000).contains(n) else {
                 throw ConfigError("VIGIL_DB_POOL_MAX", "'\(pool)' is not a pool size (2-1000; one connection listens for wake-ups)")
             }
-            config.poolMax = n
+            poolMax = n
         }
-        if let d = try reader.positiveDuration("VIGIL_DB_CONNECT_TIMEOUT") { config.connectTimeout = d }
-        if let d = try reader.positiveDuration("VIGIL_DB_QUERY_TIMEOUT") { config.queryTimeout = d }
-        if let d = try reader.positiveDuration("VIGIL_DB_IDLE_TIMEOUT") { config.idleTimeout = d }
-        if let on = try reader.boolean("VIGIL_DB_PREPARED_STATEMENTS") { config.preparedStatements = on }
+        if let d = try reader.positiveDuration("VIGIL_DB_CONNECT_TIMEOUT") { connectTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_DB_QUERY_TIMEOUT") { queryTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_DB_IDLE_TIMEOUT") { idleTimeout = d }
+        if let on = try reader.boolean("VIGIL_DB_PREPARED_STATEMENTS") { preparedStatements = on }
+    }
 
-        let providers = reader.string("VIGIL_PROVIDERS")
+    mutating func readProviderMode(_ reader: EnvReader) throws(ConfigError) {
         let safeModeOn = try reader.boolean("SAFE_MODE") ?? false
-        if let providers {
-            guard let mode = ProviderMode(rawValue: providers.lowercased()) else {
-                throw ConfigError("VIGIL_PROVIDERS", "'\(providers)' is not a provider mode; use sandbox or live")
+        if let value = reader.string("VIGIL_PROVIDERS") {
+            guard let mode = ProviderMode(rawValue: value.lowercased()) else {
+                throw ConfigError("VIGIL_PROVIDERS", "'\(value)' is not a provider mode; use sandbox or live")
             }
             if mode == .live && safeModeOn {
                 throw ConfigError("SAFE_MODE", "SAFE_MODE=true contradicts VIGIL_PROVIDERS=live; set one of them")
             }
-            config.providers = mode
+            providers = mode
         } else if safeModeOn {
-            config.providers = .sandbox
-        } else if production {
+            providers = .sandbox
+        } else if environment == .production {
             throw ConfigError("VIGIL_PROVIDERS", "production needs an explicit provider mode: set live, or sandbox to record calls without sending them")
         }
+    }
 
-        if let d = try reader.duration("VIGIL_VERIFICATION_DEADLINE") {
-            guard d > 0 else { throw ConfigError("VIGIL_VERIFICATION_DEADLINE", "must be longer than 0s") }
-            config.verificationDeadline = d
+    mutating func readFlow(_ reader: EnvReader) throws(ConfigError) {
+        if let d = try reader.positiveDuration("VIGIL_VERIFICATION_DEADLINE") { verificationDeadline = d }
+        if let d = try reader.duration("VIGIL_REMINDER_AFTER") { reminderAfter = d }
+        if reminderAfter <= 0 || reminderAfter >= verificationDeadline {
+            throw ConfigError("VIGIL_REMINDER_AFTER", "\(DurationText.format(reminderAfter)) must be above 0s and shorter than VIGIL_VERIFICATION_DEADLINE (\(DurationText.format(verificationDeadline)))")
         }
-        if let d = try reader.duration("VIGIL_REMINDER_AFTER") { config.reminderAfter = d }
-        if config.reminderAfter <= 0 || config.reminderAfter >= config.verificationDeadline {
-            throw ConfigError("VIGIL_REMINDER_AFTER", "\(DurationText.format(config.reminderAfter)) must be above 0s and shorter than VIGIL_VERIFICATION_DEADLINE (\(DurationText.format(config.verificationDeadline)))")
-        }
+        lightspeedWebhookSecrets = try reader.secretList("VIGIL_LIGHTSPEED_WEBHOOK_SECRET")
+        veriffSharedSecrets = try reader.secretList("VIGIL_VERIFF_SHARED_SECRET")
+        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_MAX_AGE") { webhookMaxAge = d }
+    }
 
-        config.lightspeedWebhookSecrets = try reader.secretList("VIGIL_LIGHTSPEED_WEBHOOK_SECRET")
-        config.veriffSharedSecrets = try reader.secretList("VIGIL_VERIFF_SHARED_SECRET")
-        config.veriffAPIKey = try reader.secret("VIGIL_VERIFF_API_KEY")
-        if let url = try reader.url("VIGIL_VERIFF_BASE_URL") { config.veriffBaseURL = url }
-        config.sendgridAPIKey = try reader.secret("VIGIL_SENDGRID_API_KEY")
-        if let url = try reader.url("VIGIL_SENDGRID_BASE_URL") { config.sendgridBaseURL = url }
-        config.emailFrom = reader.string("VIGIL_EMAIL_FROM")
-        if let gateway = reader.string("VIGIL_PAYMENTS_GATEWAY") {
-            guard ["stripe", "authorizenet"].contains(gateway.lowercased()) else {
-                throw ConfigError("VIGIL_PAYMENTS_GATEWAY", "'\(gateway)' is not a supported gateway; use stripe or authorizenet")
-            }
-            config.paymentsGateway = gateway.lowercased()
-        }
-        config.paymentsAPIKey = try reader.secret("VIGIL_PAYMENTS_API_KEY")
-        config.paymentsBaseURL = try reader.url("VIGIL_PAYMENTS_BASE_URL")
-        config.lightspeedAPIToken = try reader.secret("VIGIL_LIGHTSPEED_API_TOKEN")
-        config.lightspeedBaseURL = try reader.url("VIGIL_LIGHTSPEED_BASE_URL")
-        config.adminTokens = try reader.secretList("VIGIL_ADMIN_TOKEN")
+    mutating func readAccess(_ reader: EnvReader) throws(ConfigError) {
+        adminTokens = try reader.secretList("VIGIL_ADMIN_TOKEN")
         if let origins = reader.string("VIGIL_CORS_ORIGINS") {
-            config.corsOrigins = try origins.split(separator: ",").map { item throws(ConfigError) -> String in
+            corsOrigins = try origins.split(separator: ",").map { item throws(ConfigError) -> String in
                 let origin = item.trimmingCharacters(in: .whitespaces)
                 guard let url = URLComponents(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
                       url.path.isEmpty, url.query == nil else {
@@ -175,47 +194,51 @@ public struct VigilConfig: Sendable {
                 return origin
             }
         }
+    }
 
-        config.logFormat = production ? .json : .text
+    mutating func readLogging(_ reader: EnvReader) throws(ConfigError) {
+        logFormat = environment == .production ? .json : .text
         if let format = reader.string("VIGIL_LOG_FORMAT") {
             guard let parsed = LogFormat(rawValue: format.lowercased()) else {
                 throw ConfigError("VIGIL_LOG_FORMAT", "'\(format)' is not a log format; use text or json")
             }
-            config.logFormat = parsed
+            logFormat = parsed
         }
         if let level = reader.string("VIGIL_LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigError("VIGIL_LOG_LEVEL", "'\(level)' is not a log level; use trace, debug, info, notice, warning, error or critical")
             }
-            config.logLevel = parsed
+            logLevel = parsed
         }
-        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_TIMEOUT") { config.webhookTimeout = d }
-        if let d = try reader.positiveDuration("VIGIL_ADMIN_TIMEOUT") { config.adminTimeout = d }
-        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_MAX_AGE") { config.webhookMaxAge = d }
+    }
+
+    mutating func readLimits(_ reader: EnvReader) throws(ConfigError) {
+        if let d = try reader.positiveDuration("VIGIL_WEBHOOK_TIMEOUT") { webhookTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_ADMIN_TIMEOUT") { adminTimeout = d }
         if let d = try reader.duration("VIGIL_TASK_LEASE") {
             guard d >= 1 else { throw ConfigError("VIGIL_TASK_LEASE", "must be at least 1s") }
-            config.taskLease = d
+            taskLease = d
         }
         if let n = reader.string("VIGIL_WORKER_CONCURRENCY") {
             guard let value = Int(n), (1...256).contains(value) else {
                 throw ConfigError("VIGIL_WORKER_CONCURRENCY", "'\(n)' is not a concurrency (1-256)")
             }
-            config.workerConcurrency = value
+            workerConcurrency = value
         }
+    }
 
-        if production {
-            if case .sqlite = config.database {
-                throw ConfigError("VIGIL_DATABASE_URL", "production runs on PostgreSQL; set postgres://USER:PASS@HOST:PORT/DB")
-            }
-            if config.lightspeedWebhookSecrets.isEmpty {
-                throw ConfigError("VIGIL_LIGHTSPEED_WEBHOOK_SECRET", "production rejects unsigned order webhooks; set the secret (or VIGIL_LIGHTSPEED_WEBHOOK_SECRET_FILE)")
-            }
-            if config.veriffSharedSecrets.isEmpty {
-                throw ConfigError("VIGIL_VERIFF_SHARED_SECRET", "production rejects unsigned decision webhooks; set the secret (or VIGIL_VERIFF_SHARED_SECRET_FILE)")
-            }
+    /// Production refuses what would be unsafe there: the embedded database and unsigned webhooks.
+    func checkProduction() throws(ConfigError) {
+        guard environment == .production else { return }
+        if case .sqlite = database {
+            throw ConfigError("VIGIL_DATABASE_URL", "production runs on PostgreSQL; set postgres://USER:PASS@HOST:PORT/DB")
         }
-        try readProviderSettings(reader, into: &config)
-        return config
+        if lightspeedWebhookSecrets.isEmpty {
+            throw ConfigError("VIGIL_LIGHTSPEED_WEBHOOK_SECRET", "production rejects unsigned order webhooks; set the secret (or VIGIL_LIGHTSPEED_WEBHOOK_SECRET_FILE)")
+        }
+        if veriffSharedSecrets.isEmpty {
+            throw ConfigError("VIGIL_VERIFF_SHARED_SECRET", "production rejects unsigned decision webhooks; set the secret (or VIGIL_VERIFF_SHARED_SECRET_FILE)")
+        }
     }
 
     /// The email kinds and the variables naming their SendGrid dynamic templates.
@@ -228,6 +251,21 @@ public struct VigilConfig: Sendable {
     /// Provider settings; in live mode every credential must be present, or the one-line error
     /// names the first missing variable.
     static func readProviderSettings(_ reader: EnvReader, into config: inout VigilConfig) throws(ConfigError) {
+        config.veriffAPIKey = try reader.secret("VIGIL_VERIFF_API_KEY")
+        if let url = try reader.url("VIGIL_VERIFF_BASE_URL") { config.veriffBaseURL = url }
+        config.sendgridAPIKey = try reader.secret("VIGIL_SENDGRID_API_KEY")
+        if let url = try reader.url("VIGIL_SENDGRID_BASE_URL") { config.sendgridBaseURL = url }
+        config.emailFrom = reader.string("VIGIL_EMAIL_FROM")
+        if let gateway = reader.string("VIGIL_PAYMENTS_GATEWAY") {
+            guard let parsed = PaymentsGateway(rawValue: gateway.lowercased()) else {
+                throw ConfigError("VIGIL_PAYMENTS_GATEWAY", "'\(gateway)' is not a supported gateway; use stripe or authorizenet")
+            }
+            config.paymentsGateway = parsed
+        }
+        config.paymentsAPIKey = try reader.secret("VIGIL_PAYMENTS_API_KEY")
+        config.paymentsBaseURL = try reader.url("VIGIL_PAYMENTS_BASE_URL")
+        config.lightspeedAPIToken = try reader.secret("VIGIL_LIGHTSPEED_API_TOKEN")
+        config.lightspeedBaseURL = try reader.url("VIGIL_LIGHTSPEED_BASE_URL")
         config.veriffCallbackURL = try reader.url("VIGIL_VERIFF_CALLBACK_URL")
         config.paymentsLoginId = try reader.secret("VIGIL_PAYMENTS_LOGIN_ID")
         if let status = reader.string("VIGIL_LIGHTSPEED_RELEASE_STATUS") { config.lightspeedReleaseStatus = status }
@@ -257,15 +295,14 @@ public struct VigilConfig: Sendable {
         let gateway: LiveProviderSettings.Gateway
         let paymentsBase: String
         switch config.paymentsGateway {
-        case "authorizenet":
+        case .authorizenet:
             gateway = .authorizeNet(
                 loginId: try required(config.paymentsLoginId, "VIGIL_PAYMENTS_LOGIN_ID", "Authorize.Net's API login id"),
                 transactionKey: try required(config.paymentsAPIKey, "VIGIL_PAYMENTS_API_KEY", "Authorize.Net's transaction key"))
-            paymentsBase = config.paymentsBaseURL ?? "https://api.authorize.net"
-        default:
+        case .stripe:
             gateway = .stripe(apiKey: try required(config.paymentsAPIKey, "VIGIL_PAYMENTS_API_KEY", "the payment gateway's secret key"))
-            paymentsBase = config.paymentsBaseURL ?? "https://api.stripe.com"
         }
+        paymentsBase = config.paymentsBaseURL ?? config.paymentsGateway.defaultBaseURL
         var templates: [EmailKind: String] = [:]
         for (kind, variable) in templateVariables where kind != .resubmission {
             templates[kind] = try required(config.emailTemplates[kind], variable, "a SendGrid dynamic template id for \(kind.rawValue) emails")

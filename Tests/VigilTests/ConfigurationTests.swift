@@ -46,8 +46,12 @@ struct ConfigurationTests {
         for bad in ["", "abc", "10", "10x", "h", "-5s"] {
             #expect(throws: DurationText.ParseError.self) { try DurationText.parse(bad) }
         }
-        #expect(DurationText.format(72 * 3600) == "3d")
+        #expect(DurationText.format(72 * 3600) == "72h", "hours below a week, as the contract writes the deadline")
+        #expect(DurationText.format(7 * 86400) == "7d")
+        #expect(DurationText.format(60) == "60s")
         #expect(DurationText.format(90) == "90s")
+        #expect(DurationText.format(300) == "5m")
+        #expect(DurationText.format(1.5) == "1500ms")
     }
 
     @Test("bad values are one-line errors naming the variable", arguments: [
@@ -174,6 +178,36 @@ struct WebhookParserTests {
         #expect(short.decision == .resubmissionRequested && short.eventId == "evt_1" && short.orderId == "A-1")
         #expect(throws: PayloadError.self) {
             try WebhookParser.decision(from: Data(#"{"id":"evt_1","status":"maybe","orderId":"A"}"#.utf8))
+        }
+    }
+}
+
+@Suite("One source for each default")
+struct DefaultsDocumentedTests {
+    /// The README, found from this source file's place in the package.
+    static func readme() throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+    }
+
+    @Test("every setting's default in the code is the one the README's configuration table and --help give")
+    func readmeAgrees() throws {
+        let rows = try Self.readme().split(separator: "\n").filter { $0.hasPrefix("| `VIGIL_") || $0.hasPrefix("| `SAFE_MODE") }
+        #expect(rows.count >= 20)
+        for setting in EnvironmentHelp.serviceSettings where !setting.variable.contains("<") {
+            // The row whose first cell names the variable.
+            let row = rows.first { $0.split(separator: "|").first?.contains("`\(setting.variable)`") == true }
+            #expect(row != nil, "\(setting.variable) is not in the README's configuration table")
+            if let row, let value = setting.defaultValue {
+                #expect(row.contains("`\(value)`"), "README row for \(setting.variable) lacks its default `\(value)`: \(row)")
+            }
+            #expect(EnvironmentHelp.all.contains(setting.variable))
+        }
+        // And nothing in the README's table that the code does not read.
+        let documented = Set(EnvironmentHelp.serviceSettings.map(\.variable))
+        for row in rows {
+            let first = row.split(separator: "`").dropFirst().first.map(String.init) ?? ""
+            #expect(documented.contains(first) || first.hasPrefix("VIGIL_SENDGRID_TEMPLATE_"), "README documents \(first), which --help does not")
         }
     }
 }
