@@ -178,10 +178,15 @@ public struct Providers: Sendable {
     public var payments: any PaymentGateway
     public var shop: any ShopPlatform
 
-    public init(identity: any IdentityVerifier, email: any EmailSender, payments: any PaymentGateway, shop: any ShopPlatform) {
+    /// Whether each provider's circuit is open at a given time (live providers; none in sandbox).
+    public var circuits: @Sendable (Date) -> [Provider: Bool]
+
+    public init(identity: any IdentityVerifier, email: any EmailSender, payments: any PaymentGateway, shop: any ShopPlatform,
+                circuits: @escaping @Sendable (Date) -> [Provider: Bool] = { _ in [:] }) {
         self.identity = identity
         self.email = email
         self.payments = payments
         self.shop = shop
+        self.circuits = circuits
     }
 }

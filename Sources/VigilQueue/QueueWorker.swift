@@ -123,7 +123,7 @@ public struct QueueWorker<Transaction>: Sendable {
         let started = ContinuousClock.now
         let queue = config.name
         let kind = claim.task.kind
-        let report = { (outcome: String) in
+        let report = { (outcome: TaskRunOutcome) in
             metrics.finished(queue: queue, kind: kind, outcome: outcome, after: ContinuousClock.now - started)
         }
 
@@ -158,10 +158,10 @@ public struct QueueWorker<Transaction>: Sendable {
             do {
                 if try await store.completeTask(claim, now: now, outcome: result) {
                     logger.debug("task succeeded", metadata: ["attempt": "\(claim.task.attempts)"])
-                    report("succeeded")
+                    report(.succeeded)
                 } else {
                     logger.warning("task finished after its lease was lost; its result was discarded")
-                    report("lease_lost")
+                    report(.leaseLost)
                 }
             } catch {
                 report(await recordFailure(claim, error: error, logger: logger))
@@ -169,14 +169,14 @@ public struct QueueWorker<Transaction>: Sendable {
         case .failure(let error) where error is CancellationError && Task.isCancelled:
             // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
             try? await store.releaseTask(claim, runAt: now, note: nil, now: now)
-            report("released")
+            report(.released)
         case .failure(let error):
             report(await recordFailure(claim, error: error, logger: logger))
         }
     }
 
     /// Records a failed attempt; returns the outcome for metrics.
-    private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async -> String {
+    private func recordFailure(_ claim: ClaimedTask, error: any Error, logger: Logger) async -> TaskRunOutcome {
         let now = clock.now()
         let message = String(describing: error).prefix(1000)
         let timing = error as? any RetryTiming
@@ -186,10 +186,10 @@ public struct QueueWorker<Transaction>: Sendable {
                 try await store.releaseTask(claim, runAt: timing.retryNotBefore, note: String(message), now: now)
                 logger.notice("task postponed; provider unavailable", metadata: [
                     "retry_at": "\(timing.retryNotBefore)", "error": "\(message)"])
-                return "postponed"
+                return .postponed
             } catch {
                 logger.error("postponing a task failed", metadata: ["error": "\(error)"])
-                return "unrecorded"
+                return .unrecorded
             }
         }
         var retryAt: Date? = error is PermanentTaskError ? nil : config.nextAttempt(
@@ -208,11 +208,11 @@ public struct QueueWorker<Transaction>: Sendable {
                 logger.error("task failed and is dead-lettered", metadata: [
                     "attempt": "\(claim.task.attempts)", "error": "\(message)"])
             }
-            return retryAt == nil ? "dead" : "retrying"
+            return retryAt == nil ? .dead : .retrying
         } catch {
             // The lease will lapse and the task will run again; idempotency keys make that safe.
             logger.error("recording a task failure failed", metadata: ["error": "\(error)"])
-            return "unrecorded"
+            return .unrecorded
         }
     }
 

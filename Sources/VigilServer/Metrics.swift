@@ -36,22 +36,39 @@ public struct VigilMetrics: Sendable {
             .recordNanoseconds(Self.nanoseconds(duration))
     }
 
-    /// `outcome`: accepted, duplicate, ignored, review, rejected (signature), invalid (payload).
     /// `provider` is the label's name in the documented metric (README): the webhook's source.
-    func webhook(source: WebhookSource, outcome: String) {
-        Counter(label: "vigil_webhooks_total", dimensions: [("provider", source.rawValue), ("outcome", outcome)], factory: factory)
+    func webhook(source: WebhookSource, outcome: WebhookOutcome) {
+        Counter(label: "vigil_webhooks_total", dimensions: [("provider", source.rawValue), ("outcome", outcome.rawValue)],
+                factory: factory)
             .increment()
     }
 
-    /// The Prometheus text exposition, after refreshing the queue gauges from the store.
-    func render(store: any Store, queues: [String], now: Date) async throws -> String {
-        for stat in try await store.queueStats(queues: queues, now: now) {
-            let labels = [("queue", stat.queue)]
-            Gauge(label: "vigil_queue_due_tasks", dimensions: labels, factory: factory).record(stat.due)
-            Gauge(label: "vigil_queue_running_tasks", dimensions: labels, factory: factory).record(stat.running)
-            Gauge(label: "vigil_queue_dead_tasks", dimensions: labels, factory: factory).record(stat.dead)
-            Gauge(label: "vigil_queue_oldest_due_lag_seconds", dimensions: labels, factory: factory)
-                .record(stat.oldestDue.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+    /// The Prometheus text exposition, after refreshing the gauges. It is served even while the
+    /// datastore is down (the queue gauges then keep their last values and `vigil_datastore_up`
+    /// says 0), so monitoring sees the outage instead of a failed scrape.
+    func render(store: any Store, queues: [String], scheduler: SchedulerStatus, circuits: [Provider: Bool],
+                version: String, now: Date) async -> String {
+        Gauge(label: "vigil_build_info", dimensions: [("version", version)], factory: factory).record(1)
+        for queue in queues {
+            Gauge(label: "vigil_workers_running", dimensions: [("queue", queue)], factory: factory)
+                .record(scheduler.isRunning ? 1 : 0)
+        }
+        for (provider, open) in circuits {
+            Gauge(label: "vigil_provider_circuit_open", dimensions: [("provider", provider.rawValue)], factory: factory)
+                .record(open ? 1 : 0)
+        }
+        do {
+            for stat in try await store.queueStats(queues: queues, now: now) {
+                let labels = [("queue", stat.queue)]
+                Gauge(label: "vigil_queue_due_tasks", dimensions: labels, factory: factory).record(stat.due)
+                Gauge(label: "vigil_queue_running_tasks", dimensions: labels, factory: factory).record(stat.running)
+                Gauge(label: "vigil_queue_dead_tasks", dimensions: labels, factory: factory).record(stat.dead)
+                Gauge(label: "vigil_queue_oldest_due_lag_seconds", dimensions: labels, factory: factory)
+                    .record(stat.oldestDue.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+            }
+            Gauge(label: "vigil_datastore_up", factory: factory).record(1)
+        } catch {
+            Gauge(label: "vigil_datastore_up", factory: factory).record(0)
         }
         if let use = store.connectionUse {
             Gauge(label: "vigil_db_connections_in_use", factory: factory).record(use.inUse)
@@ -64,6 +81,19 @@ public struct VigilMetrics: Sendable {
     static func nanoseconds(_ d: Duration) -> Int64 {
         d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
+}
+
+/// What became of a webhook, as `vigil_webhooks_total` labels it.
+enum WebhookOutcome: String, CaseIterable {
+    case accepted, duplicate, ignored
+    /// A decision for an order Vigil has no session for, kept for a person.
+    case review
+    /// A missing or wrong signature.
+    case rejected
+    /// Dated too long ago, or in the future: a replay.
+    case stale
+    /// A body that is not a valid event.
+    case invalid
 }
 
 /// Counts and times every request by its route template (never the raw path, which would let

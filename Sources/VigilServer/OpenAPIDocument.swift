@@ -149,7 +149,6 @@ paths:
           content:
             text/plain:
               schema: {type: string}
-        '503': {$ref: '#/components/responses/Problem'}
   /openapi.yaml:
     get:
       tags: [operations]

@@ -5,8 +5,9 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import VigilCore
-import VigilQueue
-import VigilServer
+import VigilProviders
+@testable import VigilQueue
+@testable import VigilServer
 import VigilPostgres
 import VigilSQLite
 import VigilStore
@@ -69,6 +70,53 @@ extension HTTPContractTests {
             #expect(Self.sample(done, "vigil_queue_dead_tasks", ["queue": "email"]) == 0)
             _ = try await deadTask(h, name: "doomed")
             #expect(Self.sample(try await metricsText(client), "vigil_queue_dead_tasks", ["queue": "email"]) == 1)
+        }
+    }
+}
+
+@Suite("Metrics documentation")
+struct MetricsDocumentationTests {
+    /// The README's row for a metric.
+    static func row(_ metric: String) throws -> String {
+        let rows = try DefaultsDocumentedTests.readme().split(separator: "\n").map(String.init)
+        return try #require(rows.first { $0.hasPrefix("| `\(metric)`") }, "\(metric) is not in the README's metrics table")
+    }
+
+    @Test("every label value the code can write is the README's, and the README lists no other")
+    func labelValuesMatch() throws {
+        func documented(_ metric: String) throws -> Set<String> {
+            let row = try Self.row(metric)
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            // The outcomes are the back-quoted words before any explanation in the last cell.
+            let last = cells.last ?? ""
+            let head = last.components(separatedBy: ". ").first ?? last
+            return Set(head.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+        }
+        let webhooks = try documented("vigil_webhooks_total"), tasks = try documented("vigil_tasks_total")
+        #expect(webhooks == Set(WebhookOutcome.allCases.map(\.rawValue)), "\(webhooks.sorted())")
+        #expect(tasks == Set(TaskRunOutcome.allCases.map(\.rawValue)), "\(tasks.sorted())")
+        #expect(try documented("vigil_provider_requests_total") == Set(ExchangeOutcome.allCases.map(\.rawValue)))
+    }
+
+    @Test("every metric the code registers is in the README's table")
+    func everyMetricDocumented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var names: Set<String> = []
+        for folder in ["Sources/VigilServer", "Sources/VigilQueue", "Sources/VigilProviders"] {
+            let files = FileManager.default.enumerator(atPath: root.appendingPathComponent(folder).path)
+            while let file = files?.nextObject() as? String {
+                guard file.hasSuffix(".swift") else { continue }
+                let text = try String(contentsOf: root.appendingPathComponent(folder).appendingPathComponent(file), encoding: .utf8)
+                for part in text.components(separatedBy: "label: \"vigil_").dropFirst() {
+                    names.insert("vigil_" + (part.split(separator: "\"").first.map(String.init) ?? ""))
+                }
+            }
+        }
+        #expect(names.count >= 15)
+        let readme = try DefaultsDocumentedTests.readme()
+        for name in names {
+            let short = name.replacingOccurrences(of: "vigil_db_connections_", with: "_")
+            #expect(readme.contains("`\(name)`") || readme.contains("`\(short)`"), "\(name) is not documented in the README")
         }
     }
 }

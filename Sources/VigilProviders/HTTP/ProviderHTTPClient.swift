@@ -105,6 +105,14 @@ public struct ProviderHTTPClient: Sendable {
 
     public func breaker(for provider: Provider) -> CircuitBreaker? { breakers[provider] }
 
+    /// Each provider's circuit: open (calls refused until its cooldown ends) or not.
+    public func openCircuits(now: Date) -> [Provider: Bool] {
+        breakers.mapValues { breaker in
+            if case .open(let until) = breaker.current { return until > now }
+            return false
+        }
+    }
+
     /// Sends `request`, retrying what is worth retrying. Returns the first 2xx response; throws
     /// `ProviderError` (transient or permanent), `ProviderThrottled` or `ProviderUnavailable`.
     /// `maxAttempts` overrides the policy (credential checks try once).
@@ -122,7 +130,7 @@ public struct ProviderHTTPClient: Sendable {
             let started = ContinuousClock.now
             do {
                 let response = try await exchange(request)
-                record(provider, operation, outcome: "\(response.status / 100)xx", since: started)
+                record(provider, operation, outcome: ExchangeOutcome(status: response.status), since: started)
                 if (200..<300).contains(response.status) {
                     breaker?.recordSuccess()
                     return response
@@ -143,7 +151,7 @@ public struct ProviderHTTPClient: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                record(provider, operation, outcome: "error", since: started)
+                record(provider, operation, outcome: .error, since: started)
                 breaker?.recordFailure(now: clock.now())
                 failure = ProviderError(provider: provider, operation: operation, kind: .transient,
                                         message: Self.describe(error))
@@ -182,10 +190,10 @@ public struct ProviderHTTPClient: Sendable {
                                 body: Data(body.readableBytesView), sensitiveValues: request.sensitiveValues)
     }
 
-    private func record(_ provider: Provider, _ operation: ProviderOperation, outcome: String, since started: ContinuousClock.Instant) {
+    private func record(_ provider: Provider, _ operation: ProviderOperation, outcome: ExchangeOutcome, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         Counter(label: "vigil_provider_requests_total",
-                dimensions: [("provider", provider.rawValue), ("operation", operation.rawValue), ("outcome", outcome)], factory: metrics)
+                dimensions: [("provider", provider.rawValue), ("operation", operation.rawValue), ("outcome", outcome.rawValue)], factory: metrics)
             .increment()
         Timer(label: "vigil_provider_request_duration_seconds",
               dimensions: [("provider", provider.rawValue), ("operation", operation.rawValue)], factory: metrics)
@@ -209,6 +217,23 @@ public struct ProviderHTTPClient: Sendable {
             return "the response body is larger than \(maxResponseBytes) bytes"
         default:
             return "connection failed: \(String(describing: type(of: error)))"
+        }
+    }
+}
+
+/// One HTTP exchange with a provider, as `vigil_provider_requests_total` labels it.
+public enum ExchangeOutcome: String, CaseIterable, Sendable {
+    case informational = "1xx", success = "2xx", redirect = "3xx", clientError = "4xx", serverError = "5xx"
+    /// No answer: a timeout or a connection failure.
+    case error
+
+    init(status: Int) {
+        switch status {
+        case ..<200: self = .informational
+        case ..<300: self = .success
+        case ..<400: self = .redirect
+        case ..<500: self = .clientError
+        default: self = .serverError
         }
     }
 }

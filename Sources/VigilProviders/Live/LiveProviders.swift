@@ -64,7 +64,8 @@ public enum LiveProviders {
                                   apiKey: settings.sendgridAPIKey, from: settings.emailFrom, templates: settings.emailTemplates),
             payments: payments,
             shop: LightspeedClient(http: http, baseURL: trimmed(settings.lightspeedBaseURL),
-                                   credentials: settings.lightspeedCredentials, releaseStatus: settings.lightspeedReleaseStatus))
+                                   credentials: settings.lightspeedCredentials, releaseStatus: settings.lightspeedReleaseStatus),
+            circuits: { now in http.openCircuits(now: now) })
     }
 
     static func trimmed(_ url: String) -> String {

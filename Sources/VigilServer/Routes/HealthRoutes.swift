@@ -12,10 +12,10 @@ struct HealthRoutes {
         router.get("/health") { request, _ in
             try await health(request)
         }
-        router.get("/metrics") { _, context in
-            let text = try await datastore(context.logger) {
-                try await services.metrics.render(store: services.store, queues: services.queues, now: services.clock.now())
-            }
+        router.get("/metrics") { _, _ in
+            let text = await services.metrics.render(
+                store: services.store, queues: services.queues, scheduler: services.scheduler,
+                circuits: services.providers.circuits(services.clock.now()), version: services.version, now: services.clock.now())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }

@@ -41,7 +41,7 @@ struct WebhookRoutes {
         do {
             order = shape == .lightspeed ? try WebhookParser.lightspeedOrder(from: body) : try WebhookParser.order(from: body)
         } catch {
-            services.metrics.webhook(source: .lightspeed, outcome: "invalid")
+            services.metrics.webhook(source: .lightspeed, outcome: .invalid)
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -49,15 +49,15 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .created(let session):
-            services.metrics.webhook(source: .lightspeed, outcome: "accepted")
+            services.metrics.webhook(source: .lightspeed, outcome: .accepted)
             logger.info("order received; verification session opened")
             return try json(.accepted, SessionSummary(session))
         case .duplicate:
-            services.metrics.webhook(source: .lightspeed, outcome: "duplicate")
+            services.metrics.webhook(source: .lightspeed, outcome: .duplicate)
             logger.info("duplicate order webhook ignored")
             return try json(.ok, IdempotentBody(orderId: order.orderId))
         case .ignored(let event):
-            services.metrics.webhook(source: .lightspeed, outcome: "ignored")
+            services.metrics.webhook(source: .lightspeed, outcome: .ignored)
             logger.info("order event recorded without action", metadata: ["event": .string(event)])
             return try json(.ok, IgnoredBody(event: event, orderId: order.orderId))
         }
@@ -71,7 +71,7 @@ struct WebhookRoutes {
         do {
             decision = try WebhookParser.decision(from: body)
         } catch {
-            services.metrics.webhook(source: .veriff, outcome: "invalid")
+            services.metrics.webhook(source: .veriff, outcome: .invalid)
             throw Problem.badRequest(error.message)
         }
         var logger = context.logger
@@ -79,14 +79,14 @@ struct WebhookRoutes {
         let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .applied(let state, let event):
-            services.metrics.webhook(source: .veriff, outcome: "accepted")
+            services.metrics.webhook(source: .veriff, outcome: .accepted)
             logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
             return try json(.accepted, DecisionBody(orderId: decision.orderId, status: state, event: event))
         case .duplicate:
-            services.metrics.webhook(source: .veriff, outcome: "duplicate")
+            services.metrics.webhook(source: .veriff, outcome: .duplicate)
             return try json(.ok, IdempotentBody())
         case .unknownOrder:
-            services.metrics.webhook(source: .veriff, outcome: "review")
+            services.metrics.webhook(source: .veriff, outcome: .review)
             logger.warning("decision for an unknown order recorded for review")
             return try json(.accepted, DecisionBody(review: true, detail: "no session for this order; recorded for review"))
         }
@@ -118,7 +118,7 @@ struct WebhookRoutes {
         }
         if let sentAt = WebhookFreshness.sentAt(body),
            let reason = WebhookFreshness.problem(sentAt: sentAt, now: services.clock.now(), maxAge: services.config.webhookMaxAge) {
-            services.metrics.webhook(source: source, outcome: "stale")
+            services.metrics.webhook(source: source, outcome: .stale)
             await Auditor(store: services.store, clock: services.clock).record(
                 "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: "rejected:stale",
                 request: request, context: context)
@@ -129,7 +129,7 @@ struct WebhookRoutes {
 
     /// Counts, audits and refuses a webhook whose signature does not hold.
     func refuse(_ request: Request, context: VigilRequestContext, source: WebhookSource, outcome: String) async throws -> Never {
-        services.metrics.webhook(source: source, outcome: "rejected")
+        services.metrics.webhook(source: source, outcome: .rejected)
         await Auditor(store: services.store, clock: services.clock).record(
             "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: outcome, request: request, context: context)
         throw Problem.invalidSignature
