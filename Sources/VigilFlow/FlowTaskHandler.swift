@@ -43,109 +43,125 @@ public struct FlowTaskHandler: TaskHandler {
             throw PermanentTaskError("task \(task.name) has no order")
         }
         let call = ProviderCall(orderId: orderId, taskId: task.id, idempotencyKey: claim.idempotencyKey)
-        let clock = clock
         switch kind {
-        case .reminder, .deadline:
-            let input: SessionInput = kind == .deadline ? .deadlineReached : .reminderDue
-            return TaskOutcome { tx in
-                guard let session = try await tx.session(orderId: orderId) else { return }
-                let transition = SessionMachine.apply(input, to: session.state, refundStatus: session.refundStatus)
-                // A leftover timer on a finished session changes nothing and needs no timeline row.
-                if transition.event == "timer.ignored" { return }
-                try await VerificationFlow.apply(transition, to: session, in: tx, at: clock.now(), trigger: task.name)
-            }
+        case .reminder: return timer(.reminderDue, claim, orderId)
+        case .deadline: return timer(.deadlineReached, claim, orderId)
+        case .openSession: return try await openSession(claim, call)
+        case .sendEmail: return try await sendEmail(claim, call)
+        case .refund: return try await refund(claim, call)
+        case .updateOrder: return try await updateOrder(claim, call)
+        }
+    }
 
-        case .openSession:
-            let session = try await requireSession(orderId)
-            let (ref, record) = try await once(claim, call) {
-                try await providers.identity.createSession(VerificationRequest(
-                    orderId: orderId, customerName: session.customerName, customerEmail: session.customerEmail), call: call)
-            }
-            return TaskOutcome(record: record) { tx in
-                guard var current = try await tx.session(orderId: orderId) else { return }
-                let now = clock.now()
-                current.verificationId = ref.id
-                current.verificationURL = ref.url
-                current.updatedAt = now
-                try await tx.updateSession(current)
-                try await tx.log(orderId: orderId, type: "verification.session_opened", at: now,
-                                 data: JSONCoding.object(["verificationId": ref.id]))
-                if current.state == .pending {
-                    try await tx.enqueue(VerificationFlow.task(
-                        .sendEmail, order: orderId, at: now, suffix: EmailKind.verificationLink.rawValue,
-                        payload: EmailPayload(kind: .verificationLink)), now: now)
-                }
-            }
+    /// A timer makes no call: it applies the state machine in the completing transaction.
+    private func timer(_ input: SessionInput, _ claim: ClaimedTask, _ orderId: String) -> TaskOutcome<any StoreTransaction> {
+        let clock = clock, trigger = claim.task.name
+        return TaskOutcome { tx in
+            guard let session = try await tx.session(orderId: orderId) else { return }
+            let transition = SessionMachine.apply(input, to: session.state, refundStatus: session.refundStatus)
+            // A leftover timer on a finished session changes nothing and needs no timeline row.
+            if transition.event == "timer.ignored" { return }
+            try await VerificationFlow.apply(transition, to: session, in: tx, at: clock.now(), trigger: trigger)
+        }
+    }
 
-        case .sendEmail:
-            let payload = try decode(EmailPayload.self, task)
-            let session = try await requireSession(orderId)
-            let needsLink: Set<EmailKind> = [.verificationLink, .reminder, .resubmission]
-            if needsLink.contains(payload.kind) {
-                // A link email is pointless once the customer has an outcome.
-                guard session.state == .pending else {
-                    return TaskOutcome { tx in
-                        try await tx.log(orderId: orderId, type: "email.skipped", at: clock.now(),
-                                         data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
-                    }
-                }
-                guard session.verificationURL != nil else {
-                    throw NotReady(description: "the verification link is not open yet; retrying after the session is created")
-                }
+    /// Opens the session at the ID provider, stores its link, and (still pending) emails it.
+    private func openSession(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
+        let orderId = call.orderId, clock = clock
+        let session = try await requireSession(orderId)
+        let (ref, record) = try await once(claim, call) {
+            try await providers.identity.createSession(VerificationRequest(
+                orderId: orderId, customerName: session.customerName, customerEmail: session.customerEmail), call: call)
+        }
+        return TaskOutcome(record: record) { tx in
+            guard var current = try await tx.session(orderId: orderId) else { return }
+            let now = clock.now()
+            current.verificationId = ref.id
+            current.verificationURL = ref.url
+            current.updatedAt = now
+            try await tx.updateSession(current)
+            try await tx.log(orderId: orderId, type: "verification.session_opened", at: now,
+                             data: JSONCoding.object(["verificationId": ref.id]))
+            if current.state == .pending {
+                try await tx.enqueue(VerificationFlow.task(
+                    .sendEmail, order: orderId, at: now, suffix: EmailKind.verificationLink.rawValue,
+                    payload: EmailPayload(kind: .verificationLink)), now: now)
             }
-            let (_, record) = try await once(claim, call) {
-                try await providers.email.send(EmailMessage(
-                    kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
-                    orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
-            }
-            return TaskOutcome(record: record) { tx in
-                try await tx.log(orderId: orderId, type: "email.sent", at: clock.now(),
-                                 data: JSONCoding.object(["kind": payload.kind.rawValue]))
-            }
+        }
+    }
 
-        case .refund:
-            let payload = try decode(RefundPayload.self, task)
-            let session = try await requireSession(orderId)
-            if session.paymentId == nil, providers.payments.requiresPaymentReference {
-                // Nothing names the payment to refund: a person must do it. No attempt can help.
+    private func sendEmail(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
+        let orderId = call.orderId, clock = clock
+        let payload = try decode(EmailPayload.self, claim.task)
+        let session = try await requireSession(orderId)
+        let needsLink: Set<EmailKind> = [.verificationLink, .reminder, .resubmission]
+        if needsLink.contains(payload.kind) {
+            // A link email is pointless once the customer has an outcome.
+            guard session.state == .pending else {
                 return TaskOutcome { tx in
-                    guard var current = try await tx.session(orderId: orderId) else { return }
-                    let now = clock.now()
-                    current.refundStatus = .refundFailed
-                    current.updatedAt = now
-                    try await tx.updateSession(current)
-                    try await tx.log(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
-                        "reason": payload.reason, "detail": "the order has no paymentId; refund it by hand"]))
-                    try await tx.addReview(orderId: orderId, reason: "refund needed (\(payload.reason)) but the order has no paymentId",
-                                           eventId: nil, at: now)
+                    try await tx.log(orderId: orderId, type: "email.skipped", at: clock.now(),
+                                     data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
                 }
             }
-            let (result, record) = try await once(claim, call) {
-                try await providers.payments.refund(RefundRequest(
-                    orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
-                    currency: session.currency, reason: payload.reason), call: call)
+            guard session.verificationURL != nil else {
+                throw NotReady(description: "the verification link is not open yet; retrying after the session is created")
             }
-            return TaskOutcome(record: record) { tx in
+        }
+        let (_, record) = try await once(claim, call) {
+            try await providers.email.send(EmailMessage(
+                kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
+                orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
+        }
+        return TaskOutcome(record: record) { tx in
+            try await tx.log(orderId: orderId, type: "email.sent", at: clock.now(),
+                             data: JSONCoding.object(["kind": payload.kind.rawValue]))
+        }
+    }
+
+    private func refund(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
+        let orderId = call.orderId, clock = clock
+        let payload = try decode(RefundPayload.self, claim.task)
+        let session = try await requireSession(orderId)
+        if session.paymentId == nil, providers.payments.requiresPaymentReference {
+            // Nothing names the payment to refund: a person must do it. No attempt can help.
+            return TaskOutcome { tx in
                 guard var current = try await tx.session(orderId: orderId) else { return }
                 let now = clock.now()
-                current.refundStatus = .refunded
+                current.refundStatus = .refundFailed
                 current.updatedAt = now
                 try await tx.updateSession(current)
-                try await tx.log(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
-                    "refundId": result.refundId, "amount": current.orderTotal, "currency": current.currency,
-                    "reason": payload.reason]))
+                try await tx.log(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
+                    "reason": payload.reason, "detail": "the order has no paymentId; refund it by hand"]))
+                try await tx.addReview(orderId: orderId, reason: "refund needed (\(payload.reason)) but the order has no paymentId",
+                                       eventId: nil, at: now)
             }
+        }
+        let (result, record) = try await once(claim, call) {
+            try await providers.payments.refund(RefundRequest(
+                orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
+                currency: session.currency, reason: payload.reason), call: call)
+        }
+        return TaskOutcome(record: record) { tx in
+            guard var current = try await tx.session(orderId: orderId) else { return }
+            let now = clock.now()
+            current.refundStatus = .refunded
+            current.updatedAt = now
+            try await tx.updateSession(current)
+            try await tx.log(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
+                "refundId": result.refundId, "amount": current.orderTotal, "currency": current.currency,
+                "reason": payload.reason]))
+        }
+    }
 
-        case .updateOrder:
-            let payload = try decode(OrderUpdatePayload.self, task)
-            let (_, record) = try await once(claim, call) {
-                try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: payload.action, note: payload.note),
-                                                     call: call)
-            }
-            return TaskOutcome(record: record) { tx in
-                try await tx.log(orderId: orderId, type: payload.action == .release ? "order.released" : "order.annotated",
-                                 at: clock.now(), data: JSONCoding.object(["note": payload.note]))
-            }
+    private func updateOrder(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
+        let orderId = call.orderId, clock = clock
+        let payload = try decode(OrderUpdatePayload.self, claim.task)
+        let (_, record) = try await once(claim, call) {
+            try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: payload.action, note: payload.note), call: call)
+        }
+        return TaskOutcome(record: record) { tx in
+            try await tx.log(orderId: orderId, type: payload.action == .release ? "order.released" : "order.annotated",
+                             at: clock.now(), data: JSONCoding.object(["note": payload.note]))
         }
     }
 

@@ -111,7 +111,7 @@ struct PostgresStatements: Sendable {
 /// every statement runs unnamed (for a pooler that moves transactions between server sessions).
 final class PostgresPreparedStatements: Sendable {
     static let limit = 128
-    static let maxBinds = 64
+    static let maxBinds = 520
     let enabled: Bool
     private let byConnection = Mutex<[Int: [String: PreparedQuery]]>([:])
 

@@ -43,14 +43,16 @@ public final class SQLiteConnection: SQLConnection {
 /// half-way on a lock upgrade), and one reader connection for the admin API, which WAL lets run
 /// beside the writer.
 ///
-/// Concurrent write transactions share one commit (`CommitGroup`). Inside a batch the statements
+/// Concurrent write transactions share one commit (a `Batcher`). Inside a batch the statements
 /// run on the leader's thread; only BEGIN, COMMIT and reads go to a thread pool, because they
 /// can wait on a lock, a disk or a long scan.
 public final class SQLiteDriver: SQLDriver {
     let writer: SQLiteHandle
     let reader: SQLiteHandle
     let writeLock = AsyncLock()
-    let commits = CommitGroup<SQLiteConnection>()
+    typealias Body = @Sendable (SQLiteConnection) async throws -> any Sendable
+    /// Group commit: concurrent write transactions share one SQLite transaction and its commit.
+    let commits = Batcher<Body>()
     public let wakeups = WakeupHub()
     public let path: String
 
@@ -117,7 +119,8 @@ public final class SQLiteDriver: SQLDriver {
     /// A write transaction, group-committed with any that run at the same time; returns after
     /// the commit.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
-        try await commits.submit(body) { bodies in await self.commit(bodies) }
+        let erased: Body = { try await body($0) }
+        return try await commits.submit(erased) { bodies in await self.commit(bodies) }
     }
 
     /// Runs a batch of transactions as one SQLite transaction with one commit, and wakes the

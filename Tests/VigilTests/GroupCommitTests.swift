@@ -205,3 +205,71 @@ struct MultiEnqueueTests {
         }
     }
 }
+
+@Suite("Batched task completion on SQLite and PostgreSQL")
+struct BatchedCompletionTests {
+    struct Boom: Error {}
+
+    static func stats(_ store: any Store) -> GroupCommitStats? {
+        (store as? SQLiteStore)?.completionStats ?? (store as? PostgresStore)?.completionStats
+    }
+
+    @Test("completions arriving together commit in one batch; a lost lease and a failing outcome affect only their own task",
+          arguments: Backend.allCases)
+    func batch(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            _ = try await store.write { tx in
+                try await tx.enqueue((0..<20).map { NewTask(name: "t\($0)", queue: "q", kind: "k", runAt: now) }, now: now)
+            }
+            var claimed = try await store.claimTasks(queue: "q", limit: 20, owner: "w", now: now, leaseDuration: 60)
+            #expect(claimed.count == 20)
+            claimed[1].leaseToken = "someone-else"  // this worker lost that task's lease
+            let before = try #require(Self.stats(store))
+            let (entered, enteredFirst) = AsyncStream<Void>.makeStream()
+            let results = await withTaskGroup(of: (String, Result<Bool, any Error>).self) { group in
+                func complete(_ index: Int) {
+                    let claim = claimed[index], name = claim.task.name
+                    group.addTask {
+                        let outcome = TaskOutcome<any StoreTransaction>(record: { tx in
+                            try await tx.log(orderId: nil, type: "recorded", at: now, data: JSONCoding.object(["name": name]))
+                        }, apply: { tx in
+                            if index == 0 {
+                                // Hold the first batch open until the others queue behind it.
+                                enteredFirst.yield()
+                                while (Self.stats(store)?.waiting ?? 0) < 19 { await Task.yield() }
+                            }
+                            if name == "t2" { throw Boom() }
+                            try await tx.log(orderId: nil, type: "applied", at: now, data: JSONCoding.object(["name": name]))
+                        })
+                        do {
+                            return (name, .success(try await store.completeTask(claim, now: now, outcome: outcome)))
+                        } catch {
+                            return (name, .failure(error))
+                        }
+                    }
+                }
+                complete(0)
+                for await _ in entered { break }
+                for index in 1..<20 { complete(index) }
+                var all: [String: Result<Bool, any Error>] = [:]
+                for await (name, result) in group { all[name] = result }
+                return all
+            }
+            #expect((try? results["t0"]?.get()) == true)
+            #expect((try? results["t1"]?.get()) == false, "a lost lease is refused, not an error")
+            #expect(throws: Boom.self) { try results["t2"]?.get() }
+            for n in 3..<20 { #expect((try? results["t\(n)"]?.get()) == true, "t\(n)") }
+            let states = try await store.tasks(queue: "q", state: nil, limit: 50)
+            #expect(states.filter { $0.state == .succeeded }.count == 18)
+            #expect(states.first { $0.name == "t1" }?.state == .running && states.first { $0.name == "t2" }?.state == .running)
+            let log = try await store.eventLog(since: nil, until: nil, afterId: 0, limit: 100)
+            let applied = Set(log.filter { $0.type == "applied" }.map(\.data))
+            #expect(applied.count == 18 && !applied.contains(#"{"name":"t1"}"#) && !applied.contains(#"{"name":"t2"}"#))
+            #expect(log.filter { $0.type == "recorded" }.count == 19, "a record is written even when the lease was lost")
+            let after = try #require(Self.stats(store))
+            #expect(after.transactions - before.transactions == 20)
+            #expect(after.commits - before.commits == 2, "the first completion alone, then the nineteen that queued behind it")
+        }
+    }
+}

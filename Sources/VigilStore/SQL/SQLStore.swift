@@ -10,10 +10,15 @@ public final class SQLStore<Driver: SQLDriver>: Store {
 
     public let driver: Driver
     var dialect: SQLDialect { Driver.dialect }
+    /// Task completions waiting to be written, many to a transaction (see `completeTask`).
+    let completions = Batcher<Completion>()
 
     public init(driver: Driver) {
         self.driver = driver
     }
+
+    /// Batches so far and the completions they held.
+    public var completionStats: GroupCommitStats { completions.stats }
 
     public var wakeups: WakeupHub { driver.wakeups }
     public var connectionUse: ConnectionUse? { driver.connectionUse }
@@ -114,15 +119,56 @@ public final class SQLStore<Driver: SQLDriver>: Store {
                      binds + [.int(task.task.id), .text(task.leaseToken)])
     }
 
+    /// One task's completion, waiting for its batch.
+    struct Completion: Sendable {
+        let task: ClaimedTask
+        let now: Date
+        let outcome: TaskOutcome<any StoreTransaction>
+    }
+
+    /// Completions arriving together are written together, River's batch completer style: one
+    /// transaction, one fenced UPDATE for all their tasks, then each task's outcome. Alone, a
+    /// completion is a batch of one, at once. A batch that fails (one outcome's writes throw) is
+    /// rolled back and each completion then runs alone, so one bad outcome fails only its task.
     public func completeTask(_ task: ClaimedTask, now: Date, outcome: TaskOutcome<any StoreTransaction>) async throws -> Bool {
-        try await transaction { tx in
-            if let record = outcome.record { try await record(tx) }
-            let done = try await tx.connection.execute(Self.fenced("""
-                UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL, updated_at = ?, finished_at = ?
-                """, [.date(now), .date(now)], task)) > 0
-            if done { try await outcome.apply(tx) }
-            return done
+        try await completions.submit(Completion(task: task, now: now, outcome: outcome)) { batch in
+            await self.complete(batch)
         }
+    }
+
+    func complete(_ batch: [Completion]) async -> [Result<any Sendable, any Error>] {
+        if batch.count > 1, let held = try? await transaction({ tx in try await Self.write(batch, in: tx) }) {
+            return held.map { .success($0) }
+        }
+        var results: [Result<any Sendable, any Error>] = []
+        for completion in batch {
+            results.append(await Result { try await transaction { tx in try await Self.write([completion], in: tx)[0] } })
+        }
+        return results
+    }
+
+    /// Marks the batch's tasks succeeded where their lease still holds, writes every outcome's
+    /// record, and applies the outcomes of the tasks whose lease held. Returns, in order, whether
+    /// each lease held.
+    static func write(_ batch: [Completion], in tx: SQLStoreTransaction<Driver.Connection>) async throws -> [Bool] {
+        let now = batch.map(\.now).max() ?? Date()
+        // The statement's shape varies only with the batch size, padded to a power of two (a
+        // repeated pair changes nothing), so a handful of prepared statements serve every batch.
+        var pairs = batch.map { ($0.task.task.id, $0.task.leaseToken) }
+        var size = 1
+        while size < pairs.count { size *= 2 }
+        while pairs.count < size, let last = pairs.last { pairs.append(last) }
+        let rows = try await tx.connection.query(SQLStatement("""
+            UPDATE tasks SET state = 'succeeded', lease_owner = NULL, lease_token = NULL, updated_at = ?, finished_at = ?
+            WHERE state = 'running' AND (\(Array(repeating: "(id = ? AND lease_token = ?)", count: pairs.count).joined(separator: " OR ")))
+            RETURNING id
+            """, [.date(now), .date(now)] + pairs.flatMap { [SQLValue.int($0.0), .text($0.1)] }))
+        let held = Set(try rows.map { try $0.int64(required: "id") })
+        for completion in batch {
+            if let record = completion.outcome.record { try await record(tx) }
+            if held.contains(completion.task.task.id) { try await completion.outcome.apply(tx) }
+        }
+        return batch.map { held.contains($0.task.task.id) }
     }
 
     public func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
@@ -307,5 +353,11 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     public func audit(limit: Int) async throws -> [AuditRecord] {
         try await driver.read(SQLStatement("SELECT \(Columns.audit) FROM audit_log ORDER BY id DESC LIMIT ?", [.int(limit)]))
             .map(AuditRecord.init(row:))
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -1,8 +1,11 @@
 import Synchronization
 
-/// Group commit. Concurrent write transactions are joined into one database transaction and
-/// share its commit (and its fsync); each caller is answered only after that commit, so nothing
-/// is acknowledged before it is durable. SQLite's single writer runs every write through one.
+/// Leader/follower batching: work submitted while a batch runs waits and goes into the next one,
+/// so under load batches grow by themselves and alone an item is a batch of one, with no timer
+/// and no added latency. It serves group commit (SQLite's single writer joins concurrent write
+/// transactions into one, sharing its commit and fsync) and batched task completion (many
+/// tasks' completions in one transaction). Each caller is answered only after its batch has
+/// run, so nothing is acknowledged before it is durable.
 ///
 /// There is no background task: the first caller to find the writer idle becomes the *leader*.
 /// It runs its own transaction together with every one that queued meanwhile, then hands the
@@ -12,11 +15,11 @@ import Synchronization
 /// Each transaction of a batch runs inside its own savepoint, so one that throws is rolled back
 /// alone and the others still commit. If the commit itself fails, every transaction of the batch
 /// fails with that error and none is applied.
-public final class CommitGroup<Connection>: Sendable {
-    /// One queued transaction, type-erased.
+public final class Batcher<Item: Sendable>: Sendable {
+    /// One queued item.
     struct Job: Sendable {
         let id: UInt64
-        let body: @Sendable (Connection) async throws -> any Sendable
+        let item: Item
         let continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -42,14 +45,12 @@ public final class CommitGroup<Connection>: Sendable {
         self.maxBatch = maxBatch
     }
 
-    /// Runs `body` in a group-committed transaction. `runBatch` executes a batch (the leader's
-    /// own transaction first) and returns one result per transaction, in order.
+    /// Runs `item` in a batch. `runBatch` executes a batch (the leader's own item first) and
+    /// returns one result per item, in order.
     public func submit<T: Sendable>(
-        _ body: @escaping @Sendable (Connection) async throws -> T,
-        runBatch: @Sendable ([@Sendable (Connection) async throws -> any Sendable]) async
-            -> [Result<any Sendable, any Error>]
+        _ item: Item,
+        runBatch: @Sendable ([Item]) async -> [Result<any Sendable, any Error>]
     ) async throws -> T {
-        let erased: @Sendable (Connection) async throws -> any Sendable = { try await body($0) }
         let id = state.withLock { state in
             state.nextId += 1
             return state.nextId
@@ -61,7 +62,7 @@ public final class CommitGroup<Connection>: Sendable {
                         state.leading = true
                         return true
                     }
-                    state.pending.append(Job(id: id, body: erased, continuation: continuation))
+                    state.pending.append(Job(id: id, item: item, continuation: continuation))
                     return false
                 }
                 if leadNow { continuation.resume(returning: .lead) }
@@ -81,10 +82,10 @@ public final class CommitGroup<Connection>: Sendable {
         case .done(let result):
             outcome = result
         case .lead:
-            outcome = await lead(own: erased, runBatch: runBatch)
+            outcome = await lead(own: item, runBatch: runBatch)
         }
         guard let value = try outcome.get() as? T else {
-            throw StoreError("a group-committed transaction returned a value of an unexpected type")
+            throw StoreError("a batched item returned a value of an unexpected type")
         }
         return value
     }
@@ -97,16 +98,15 @@ public final class CommitGroup<Connection>: Sendable {
 
     /// Runs one batch as the leader, answers its followers, and passes the lead on.
     private func lead(
-        own: @escaping @Sendable (Connection) async throws -> any Sendable,
-        runBatch: @Sendable ([@Sendable (Connection) async throws -> any Sendable]) async
-            -> [Result<any Sendable, any Error>]
+        own: Item,
+        runBatch: @Sendable ([Item]) async -> [Result<any Sendable, any Error>]
     ) async -> Result<any Sendable, any Error> {
         let followers: [Job] = state.withLock { state in
             let taken = Array(state.pending.prefix(maxBatch - 1))
             state.pending.removeFirst(taken.count)
             return taken
         }
-        let results = await runBatch([own] + followers.map(\.body))
+        let results = await runBatch([own] + followers.map(\.item))
         commits.add(1, ordering: .relaxed)
         transactions.add(results.count, ordering: .relaxed)
         for (job, result) in zip(followers, results.dropFirst()) {
@@ -120,7 +120,7 @@ public final class CommitGroup<Connection>: Sendable {
             return state.pending.removeFirst()
         }
         next?.continuation.resume(returning: .lead)
-        return results.first ?? .failure(StoreError("the commit group lost a transaction's result"))
+        return results.first ?? .failure(StoreError("a batch lost an item's result"))
     }
 }
 
