@@ -26,19 +26,24 @@ extension PostgresDriver {
         tableExists: "SELECT count(*) AS present FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
         // One round trip for an order's tasks instead of one each.
         multiRowInsert: true,
-        // The event-log rows and the NOTIFYs that wake every instance's workers go in the
-        // transaction's last statement: one round trip, delivered only if it commits.
-        closingStatement: { values, binds, queues in
-            guard !queues.isEmpty else { return SQLDialect.insertEvents(values, binds) }
-            var text = ""
-            var all = binds
-            if !values.isEmpty {
-                // A data-modifying WITH runs whether or not the query reads it.
-                text = "WITH logged AS (INSERT INTO events (order_id, type, at, data) VALUES "
-                    + values.joined(separator: ", ") + ") "
+        // The deferred rows and the NOTIFYs that wake every instance's workers go in the
+        // transaction's last statement: one round trip, the notifications delivered only if it
+        // commits. A data-modifying WITH runs whether or not the query reads it.
+        closingStatements: { inserts, queues in
+            guard !inserts.isEmpty || !queues.isEmpty else { return [] }
+            var parts: [String] = []
+            var binds: [SQLValue] = []
+            for (index, insert) in inserts.enumerated() {
+                parts.append("w\(index) AS (\(insert.into) VALUES \(insert.rows.joined(separator: ", "))\(insert.conflict))")
+                binds += insert.binds
             }
-            text += "SELECT " + queues.map { _ in "pg_notify(?, ?)" }.joined(separator: ", ")
-            for queue in queues { all += [.text(PostgresDriver.channel), .text(queue)] }
-            return SQLStatement(text, all)
+            var text = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ", ") + " "
+            if queues.isEmpty {
+                text += "SELECT 1"
+            } else {
+                text += "SELECT " + queues.map { _ in "pg_notify(?, ?)" }.joined(separator: ", ")
+                for queue in queues { binds += [.text(PostgresDriver.channel), .text(queue)] }
+            }
+            return [SQLStatement(text, binds)]
         })
 }

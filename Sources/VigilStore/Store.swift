@@ -25,9 +25,9 @@ public protocol StoreTransaction: AnyObject {
     func log(orderId: String?, type: String, at: Date, data: String) async throws
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws
     func appendAudit(_ entry: AuditRecord) async throws
-    /// Records a provider call under its idempotency key; a second record with the same key
-    /// returns the first and writes nothing.
-    @discardableResult func recordOutbox(_ entry: OutboxRecord) async throws -> OutboxRecord
+    /// Records a provider call under its idempotency key (written when the transaction closes);
+    /// a second record with the same key writes nothing: the first stands.
+    func recordOutbox(_ entry: OutboxRecord) async throws
 }
 
 extension StoreTransaction {

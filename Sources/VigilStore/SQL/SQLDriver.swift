@@ -61,26 +61,21 @@ public struct SQLDialect: Sendable {
     /// Whether several rows go in one INSERT (one round trip on PostgreSQL) or one statement each
     /// (SQLite, where single-row inserts are cheapest and cost no round trip).
     public var multiRowInsert: Bool
-    /// The statement that closes a transaction: the deferred event-log rows (`INSERT INTO events
-    /// (order_id, type, at, data) VALUES ...`, given as its VALUES rows and binds) and, where the
-    /// database carries wake-ups between instances, the notifications for `queues`.
-    public var closingStatement: @Sendable (_ eventValues: [String], _ eventBinds: [SQLValue], _ queues: [String]) -> SQLStatement?
+    /// The statements that close a transaction: the rows it deferred (`inserts`: event-log rows,
+    /// outbox entries) and, where the database carries wake-ups between instances, the
+    /// notifications for `queues`. PostgreSQL writes them all in one statement (one round trip);
+    /// SQLite, where a statement costs no round trip, one statement per table.
+    public var closingStatements: @Sendable (_ inserts: [DeferredInsert], _ queues: [String]) -> [SQLStatement]
 
     public init(columnTypes: [String: String], lockForUpdate: String, claimTasks: String, tableExists: String,
                 multiRowInsert: Bool,
-                closingStatement: @escaping @Sendable ([String], [SQLValue], [String]) -> SQLStatement?) {
+                closingStatements: @escaping @Sendable ([DeferredInsert], [String]) -> [SQLStatement]) {
         self.columnTypes = columnTypes
         self.lockForUpdate = lockForUpdate
         self.claimTasks = claimTasks
         self.tableExists = tableExists
         self.multiRowInsert = multiRowInsert
-        self.closingStatement = closingStatement
-    }
-
-    /// The event-log INSERT alone, for backends that carry no notifications in SQL.
-    public static func insertEvents(_ values: [String], _ binds: [SQLValue]) -> SQLStatement? {
-        guard !values.isEmpty else { return nil }
-        return SQLStatement("INSERT INTO events (order_id, type, at, data) VALUES " + values.joined(separator: ", "), binds)
+        self.closingStatements = closingStatements
     }
 
     /// A migration statement with its neutral column types replaced by this backend's.
@@ -88,5 +83,28 @@ public struct SQLDialect: Sendable {
         var text = ddl
         for (token, type) in columnTypes { text = text.replacingOccurrences(of: "{\(token)}", with: type) }
         return text
+    }
+}
+
+/// Rows of one table that a transaction writes when it closes, as one multi-row INSERT.
+public struct DeferredInsert: Sendable {
+    /// `INSERT INTO table (columns)`.
+    public var into: String
+    /// What follows the VALUES rows (`ON CONFLICT ... DO NOTHING`), or nothing.
+    public var conflict: String
+    /// One `(?, ?, ...)` per row.
+    public var rows: [String] = []
+    public var binds: [SQLValue] = []
+
+    public init(into: String, conflict: String = "") {
+        self.into = into
+        self.conflict = conflict
+    }
+
+    public var isEmpty: Bool { rows.isEmpty }
+
+    /// The INSERT as a statement of its own.
+    public var statement: SQLStatement {
+        SQLStatement("\(into) VALUES \(rows.joined(separator: ", "))\(conflict)", binds)
     }
 }

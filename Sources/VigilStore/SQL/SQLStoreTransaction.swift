@@ -6,12 +6,14 @@ import VigilQueue
 final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     let connection: Connection
     let dialect: SQLDialect
-    /// Event-log rows appended so far: written by `close()` in one statement (with the
-    /// transaction's notifications, where the dialect sends them in SQL).
-    private var eventValues: [String] = []
-    private var eventBinds: [SQLValue] = []
-    /// Rows per event-log INSERT, far below either database's limit on parameters.
-    private static var maxEventsPerStatement: Int { 500 }
+    /// Rows written when the transaction closes, in as few statements as the dialect allows
+    /// (one on PostgreSQL, with the transaction's notifications): event-log rows and outbox entries.
+    private var events = DeferredInsert(into: "INSERT INTO events (order_id, type, at, data)")
+    private var outbox = DeferredInsert(
+        into: "INSERT INTO outbox (idempotency_key, provider, operation, order_id, task_id, mode, request, response, at)",
+        conflict: " ON CONFLICT (idempotency_key) DO NOTHING")
+    /// Rows per deferred INSERT, far below either database's limit on parameters.
+    private static var maxDeferredRows: Int { 500 }
 
     init(connection: Connection, dialect: SQLDialect) {
         self.connection = connection
@@ -20,12 +22,25 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
 
     /// Writes what was deferred to the end of the transaction. Called once, just before commit.
     func close() async throws {
-        let queues = connection.wakeQueues.sorted()
-        if let statement = dialect.closingStatement(eventValues, eventBinds, queues) {
+        let inserts = [events, outbox].filter { !$0.isEmpty }
+        for statement in dialect.closingStatements(inserts, connection.wakeQueues.sorted()) {
             _ = try await connection.query(statement)
         }
-        eventValues.removeAll()
-        eventBinds.removeAll()
+        events.rows.removeAll()
+        events.binds.removeAll()
+        outbox.rows.removeAll()
+        outbox.binds.removeAll()
+    }
+
+    /// Adds a deferred row, writing the table's rows so far if there are many.
+    private func deferRow(_ row: String, _ binds: [SQLValue], to insert: inout DeferredInsert) async throws {
+        insert.rows.append(row)
+        insert.binds += binds
+        if insert.rows.count >= Self.maxDeferredRows {
+            _ = try await connection.execute(insert.statement)
+            insert.rows.removeAll()
+            insert.binds.removeAll()
+        }
     }
 
     func recordWebhook(_ w: StoredWebhook) async throws -> Bool {
@@ -111,13 +126,7 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     }
 
     func log(orderId: String?, type: String, at: Date, data: String) async throws {
-        eventValues.append("(?, ?, ?, ?)")
-        eventBinds += [.text(orderId), .text(type), .date(at), .json(StoredJSON.text(data))]
-        if eventValues.count >= Self.maxEventsPerStatement {
-            if let statement = SQLDialect.insertEvents(eventValues, eventBinds) { _ = try await connection.execute(statement) }
-            eventValues.removeAll()
-            eventBinds.removeAll()
-        }
+        try await deferRow("(?, ?, ?, ?)", [.text(orderId), .text(type), .date(at), .json(StoredJSON.text(data))], to: &events)
     }
 
     func appendAudit(_ e: AuditRecord) async throws {
@@ -134,20 +143,11 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
             [.text(orderId), .text(reason), .text(eventId), .date(at)]))
     }
 
-    func recordOutbox(_ e: OutboxRecord) async throws -> OutboxRecord {
-        let inserted = try await connection.execute(SQLStatement("""
-            INSERT INTO outbox (idempotency_key, provider, operation, order_id, task_id, mode, request, response, at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
-            """, [.text(e.idempotencyKey), .text(e.provider.rawValue), .text(e.operation.rawValue), .text(e.orderId),
-                  .int(e.taskId), .text(e.mode.rawValue), .json(StoredJSON.text(e.request)),
-                  .json(e.response.map(StoredJSON.text)), .date(e.at)]))
-        if inserted > 0 { return e }
-        // Already recorded: the first record of this key is the answer.
-        guard let row = try await connection.query(SQLStatement(
-            "SELECT \(Columns.outbox) FROM outbox WHERE idempotency_key = ?", [.text(e.idempotencyKey)])).first else {
-            throw StoreError("outbox entry \(e.idempotencyKey) neither inserted nor found")
-        }
-        return try OutboxRecord(row: row)
+    func recordOutbox(_ e: OutboxRecord) async throws {
+        try await deferRow("(?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            .text(e.idempotencyKey), .text(e.provider.rawValue), .text(e.operation.rawValue), .text(e.orderId), .int(e.taskId),
+            .text(e.mode.rawValue), .json(StoredJSON.text(e.request)), .json(e.response.map(StoredJSON.text)), .date(e.at),
+        ], to: &outbox)
     }
 }
 
