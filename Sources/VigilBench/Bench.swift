@@ -202,4 +202,16 @@ enum BenchStore {
             database: String(url.path.dropFirst()), tls: .disable, poolMax: poolMax,
             connectTimeout: 10, idleTimeout: 60, queryTimeout: 30), logger: logger)
     }
+
+    /// How the store batched: completions per completion batch, and (SQLite) transactions per commit.
+    static func batching(_ store: any Store) -> String {
+        func ratio(_ s: GroupCommitStats) -> String {
+            String(format: "%d in %d (%.1f each)", s.transactions, s.commits, Double(s.transactions) / Double(max(s.commits, 1)))
+        }
+        if let sqlite = store as? SQLiteStore {
+            return "completions \(ratio(sqlite.completionStats)); SQLite transactions \(ratio(sqlite.groupCommitStats)) per commit"
+        }
+        if let postgres = store as? PostgresStore { return "completions \(ratio(postgres.completionStats))" }
+        return ""
+    }
 }

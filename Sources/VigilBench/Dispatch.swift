@@ -97,6 +97,7 @@ struct Dispatch: AsyncParsableCommand {
                     print("trickle: \(total) timers at \(trickle ?? 0)/s, each due 1 s after creation, \(instances) instance(s) × \(workers) workers")
                 }
                 print("lag from due time to start: \(lags.summary)")
+                print("batching: " + stores.map(BenchStore.batching).joined(separator: "; "))
             }
             group.cancelAll()
         }

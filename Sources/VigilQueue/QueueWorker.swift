@@ -44,16 +44,29 @@ public struct QueueWorker<Transaction>: Sendable {
             let claimed = try await store.claimTasks(
                 queue: config.name, limit: 1, owner: owner, now: clock.now(), leaseDuration: leaseDuration)
             guard let task = claimed.first else { return count }
-            await execute(task, heartbeat: false)
+            await execute(task)
             count += 1
         }
         return count
     }
 
     /// The dispatch loop; returns once `stopping` reports true and running tasks have finished.
+    /// Beside it, one lease keeper extends the leases of every task this worker runs, in one
+    /// statement per round, so a slow provider call is not mistaken for a crash (a timer and a
+    /// statement per task cost more than the tasks themselves when they are short).
     public func run(stopping: @escaping @Sendable () -> Bool, status: SchedulerStatus) async {
         let signal = store.wakeups.signal(for: config.name)
         let inFlight = InFlightCounter()
+        await withTaskGroup(of: Void.self) { keeper in
+            keeper.addTask { await keepLeases(inFlight) }
+            await dispatch(stopping: stopping, status: status, signal: signal, inFlight: inFlight)
+            keeper.cancelAll()
+        }
+        logger.debug("worker stopped", metadata: ["queue": "\(config.name)"])
+    }
+
+    private func dispatch(stopping: @escaping @Sendable () -> Bool, status: SchedulerStatus, signal: WakeSignal,
+                          inFlight: InFlightCounter) async {
         var bucket = config.maxDispatchesPerSecond.map {
             QueueRateLimiter(rate: $0, burst: config.maxBurstSize, now: clock.now())
         }
@@ -76,10 +89,10 @@ public struct QueueWorker<Transaction>: Sendable {
                         failures = 0
                         bucket?.take(claimed.count, at: now)
                         for task in claimed {
-                            inFlight.add(1)
+                            inFlight.start(task)
                             group.addTask {
-                                await execute(task, heartbeat: true)
-                                inFlight.add(-1)
+                                await execute(task)
+                                inFlight.finish(task)
                                 signal.signal()
                             }
                         }
@@ -101,7 +114,6 @@ public struct QueueWorker<Transaction>: Sendable {
             }
             logger.debug("worker stopped claiming", metadata: ["queue": "\(config.name)", "in_flight": "\(inFlight.value)"])
         }
-        logger.debug("worker stopped", metadata: ["queue": "\(config.name)"])
     }
 
     static func wait(until date: Date, clock: any VigilClock, signal: WakeSignal) async {
@@ -115,7 +127,7 @@ public struct QueueWorker<Transaction>: Sendable {
     }
 
     /// Performs one claimed task and records its outcome.
-    func execute(_ claim: ClaimedTask, heartbeat: Bool) async {
+    func execute(_ claim: ClaimedTask) async {
         var logger = self.logger
         logger[metadataKey: "task_id"] = .stringConvertible(claim.task.id)
         logger[metadataKey: "task"] = .string(claim.task.kind)
@@ -139,18 +151,7 @@ public struct QueueWorker<Transaction>: Sendable {
             return
         }
 
-        let outcome: Result<TaskOutcome<Transaction>, any Error>
-        if heartbeat {
-            let taskLogger = logger
-            outcome = await withTaskGroup(of: Void.self) { group in
-                group.addTask { await keepLease(claim, logger: taskLogger) }
-                let result = await Result(catching: { try await handler.perform(claim) })
-                group.cancelAll()
-                return result
-            }
-        } else {
-            outcome = await Result(catching: { try await handler.perform(claim) })
-        }
+        let outcome = await Result(catching: { try await handler.perform(claim) })
 
         let now = clock.now()
         switch outcome {
@@ -216,18 +217,24 @@ public struct QueueWorker<Transaction>: Sendable {
         }
     }
 
-    /// Extends the lease while the task runs so a slow provider call is not mistaken for a crash.
-    private func keepLease(_ claim: ClaimedTask, logger: Logger) async {
+    /// Every third of a lease, extends the leases of the tasks running here, until cancelled.
+    private func keepLeases(_ inFlight: InFlightCounter) async {
         let interval = max(leaseDuration / 3, 0.01)
         while !Task.isCancelled {
             do {
                 try await clock.sleep(until: clock.now().addingTimeInterval(interval))
-                if try await !store.extendLease(claim, until: clock.now().addingTimeInterval(leaseDuration)) {
-                    logger.warning("task lease lost while running")
-                    return
-                }
             } catch {
                 return
+            }
+            let running = inFlight.tasks
+            guard !running.isEmpty else { continue }
+            do {
+                let held = try await store.extendLeases(running, until: clock.now().addingTimeInterval(leaseDuration))
+                for lost in running where !held.contains(lost.task.id) && inFlight.isRunning(lost) {
+                    logger.warning("task lease lost while running", metadata: ["task_id": .stringConvertible(lost.task.id)])
+                }
+            } catch {
+                logger.warning("extending task leases failed; retrying next round", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -241,9 +248,12 @@ extension Result where Failure == any Error {
 
 /// Tasks of one queue running in this process.
 final class InFlightCounter: Sendable {
-    private let count = Mutex(0)
-    var value: Int { count.withLock { $0 } }
-    func add(_ delta: Int) { count.withLock { $0 += delta } }
+    private let running = Mutex<[Int64: ClaimedTask]>([:])
+    var value: Int { running.withLock { $0.count } }
+    var tasks: [ClaimedTask] { running.withLock { Array($0.values) } }
+    func start(_ task: ClaimedTask) { running.withLock { $0[task.task.id] = task } }
+    func finish(_ task: ClaimedTask) { _ = running.withLock { $0.removeValue(forKey: task.task.id) } }
+    func isRunning(_ task: ClaimedTask) -> Bool { running.withLock { $0[task.task.id]?.leaseToken == task.leaseToken } }
 }
 
 /// Token bucket for a queue's `maxDispatchesPerSecond` / `maxBurstSize`.

@@ -25,8 +25,9 @@ public protocol TaskStore<Transaction>: Sendable {
     /// cancellation, or a provider known to be down). `note`, when given, becomes its last error.
     func releaseTask(_ task: ClaimedTask, runAt: Date, note: String?, now: Date) async throws
 
-    /// Extends a lease; false when it was lost.
-    func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool
+    /// Extends the leases of running tasks in one statement; returns the ids of those still held
+    /// (a lease that lapsed and was taken by another worker is not extended).
+    func extendLeases(_ tasks: [ClaimedTask], until: Date) async throws -> Set<Int64>
 
     /// Fired after a commit that made a task of some queue due earlier than before.
     var wakeups: WakeupHub { get }

@@ -26,6 +26,7 @@ extension SQLiteDriver {
         tableExists: "SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
         // Single-row inserts need no statement journal, and statements cost no round trip.
         multiRowInsert: false,
+        completionLanes: 1,
         // A statement each (SQLite has no INSERT in WITH); wake-ups stay in the process, which
         // owns the file.
         closingStatements: { inserts, _ in inserts.map(\.statement) })

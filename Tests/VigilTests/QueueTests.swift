@@ -322,3 +322,52 @@ final class TestFlag: Sendable {
     var isSet: Bool { flag.load(ordering: .acquiring) }
     func set() { flag.store(true, ordering: .releasing) }
 }
+
+/// A handler whose task runs until the test lets it finish.
+final class BlockingHandler: TaskHandler, Sendable {
+    typealias Transaction = any StoreTransaction
+    let started = WakeSignal()
+    let release = WakeSignal()
+
+    func perform(_ task: ClaimedTask) async throws -> TaskOutcome<any StoreTransaction> {
+        started.signal()
+        await release.wait()
+        return .nothing
+    }
+
+    func failed(_ task: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? { nil }
+}
+
+extension QueueTests {
+    @Test("a slow task keeps its lease: the worker extends every running task's lease each third of a lease", arguments: Backend.allCases)
+    func leaseKept(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let clock = ManualClock(), handler = BlockingHandler()
+            let start = clock.now()
+            try await enqueue(store, "slow", at: start)
+            let w = QueueWorker<any StoreTransaction>(config: queue, store: store.taskStore, handler: handler, clock: clock,
+                                                      owner: "w1", leaseDuration: 30, logger: quietLogger)
+            let stop = TestFlag()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await w.run(stopping: { stop.isSet }, status: SchedulerStatus()) }
+                await handler.started.wait()
+                // Three rounds of the lease keeper, 10 s apart, carry the lease past its first 30 s.
+                // The keeper goes back to sleep only after its round's extension committed.
+                for round in 1...3 {
+                    await clock.waitForSleeper(until: start.addingTimeInterval(Double(round) * 10))
+                    clock.advance(to: start.addingTimeInterval(Double(round) * 10))
+                }
+                await clock.waitForSleeper(until: start.addingTimeInterval(40))
+                let later = start.addingTimeInterval(35)
+                #expect(try await store.claimTasks(queue: "q", limit: 1, owner: "w2", now: later, leaseDuration: 30).isEmpty,
+                        "the lease was extended, so no other worker takes the running task")
+                handler.release.signal()
+                while try await store.task(named: "slow")?.state != .succeeded { await Task.yield() }
+                stop.set()
+                store.wakeups.wake(queues: ["q"])
+                try await group.waitForAll()
+            }
+            #expect(try await store.task(named: "slow")?.attempts == 1)
+        }
+    }
+}

@@ -7,14 +7,12 @@ import Synchronization
 /// tasks' completions in one transaction). Each caller is answered only after its batch has
 /// run, so nothing is acknowledged before it is durable.
 ///
-/// There is no background task: the first caller to find the writer idle becomes the *leader*.
-/// It runs its own transaction together with every one that queued meanwhile, then hands the
-/// lead to the next waiting caller, which does the same for the ones that queued during that
-/// commit. Under load the batches grow by themselves; alone, a transaction is a batch of one.
-///
-/// Each transaction of a batch runs inside its own savepoint, so one that throws is rolled back
-/// alone and the others still commit. If the commit itself fails, every transaction of the batch
-/// fails with that error and none is applied.
+/// There is no background task: a caller that finds a lane free becomes a *leader*. It runs its
+/// own item together with every one that queued meanwhile, then hands the lead to the next
+/// waiting caller, which does the same for the ones that queued during that batch. With one lane
+/// (SQLite's single writer) batches run one after another; with several (task completions on
+/// PostgreSQL, which has many connections) that many batches run at once, so one batch's round
+/// trips and commit do not hold back the next.
 public final class Batcher<Item: Sendable>: Sendable {
     /// One queued item.
     struct Job: Sendable {
@@ -30,7 +28,7 @@ public final class Batcher<Item: Sendable>: Sendable {
     }
 
     private struct State {
-        var leading = false
+        var leaders = 0
         var pending: [Job] = []
         var nextId: UInt64 = 0
     }
@@ -38,11 +36,14 @@ public final class Batcher<Item: Sendable>: Sendable {
     private let state = Mutex(State())
     private let commits = Atomic<Int>(0)
     private let transactions = Atomic<Int>(0)
-    /// The most transactions one commit takes; later ones wait for the next commit.
+    /// The most items one batch takes; later ones wait for the next batch.
     let maxBatch: Int
+    /// Batches that may run at once.
+    let lanes: Int
 
-    public init(maxBatch: Int = 256) {
+    public init(maxBatch: Int = 256, lanes: Int = 1) {
         self.maxBatch = maxBatch
+        self.lanes = max(1, lanes)
     }
 
     /// Runs `item` in a batch. `runBatch` executes a batch (the leader's own item first) and
@@ -58,8 +59,8 @@ public final class Batcher<Item: Sendable>: Sendable {
         let turn: Turn = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
                 let leadNow = state.withLock { state -> Bool in
-                    if !state.leading {
-                        state.leading = true
+                    if state.leaders < lanes {
+                        state.leaders += 1
                         return true
                     }
                     state.pending.append(Job(id: id, item: item, continuation: continuation))
@@ -114,7 +115,7 @@ public final class Batcher<Item: Sendable>: Sendable {
         }
         let next: Job? = state.withLock { state in
             if state.pending.isEmpty {
-                state.leading = false
+                state.leaders -= 1
                 return nil
             }
             return state.pending.removeFirst()

@@ -66,9 +66,12 @@ public struct SQLDialect: Sendable {
     /// notifications for `queues`. PostgreSQL writes them all in one statement (one round trip);
     /// SQLite, where a statement costs no round trip, one statement per table.
     public var closingStatements: @Sendable (_ inserts: [DeferredInsert], _ queues: [String]) -> [SQLStatement]
+    /// Completion batches written at once: one where one writer takes them in turn (SQLite),
+    /// more where each goes on a connection of its own (PostgreSQL).
+    public var completionLanes: Int
 
     public init(columnTypes: [String: String], lockForUpdate: String, claimTasks: String, tableExists: String,
-                multiRowInsert: Bool,
+                multiRowInsert: Bool, completionLanes: Int,
                 closingStatements: @escaping @Sendable ([DeferredInsert], [String]) -> [SQLStatement]) {
         self.columnTypes = columnTypes
         self.lockForUpdate = lockForUpdate
@@ -76,6 +79,7 @@ public struct SQLDialect: Sendable {
         self.tableExists = tableExists
         self.multiRowInsert = multiRowInsert
         self.closingStatements = closingStatements
+        self.completionLanes = completionLanes
     }
 
     /// A migration statement with its neutral column types replaced by this backend's.

@@ -11,10 +11,11 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     public let driver: Driver
     var dialect: SQLDialect { Driver.dialect }
     /// Task completions waiting to be written, many to a transaction (see `completeTask`).
-    let completions = Batcher<Completion>()
+    let completions: Batcher<Completion>
 
     public init(driver: Driver) {
         self.driver = driver
+        completions = Batcher(lanes: Driver.dialect.completionLanes)
     }
 
     /// Batches so far and the completions they held.
@@ -204,10 +205,18 @@ public final class SQLStore<Driver: SQLDriver>: Store {
             """, [.text(note), .date(runAt), .date(postponedTo), .date(now)], task))
     }
 
-    public func extendLease(_ task: ClaimedTask, until: Date) async throws -> Bool {
-        var statement = Self.fenced("UPDATE tasks SET run_at = ?", [.date(until)], task)
-        statement.text += " RETURNING id"
-        return try await !driver.autocommit(statement).isEmpty
+    public func extendLeases(_ tasks: [ClaimedTask], until: Date) async throws -> Set<Int64> {
+        guard !tasks.isEmpty else { return [] }
+        var held: Set<Int64> = []
+        // In chunks far below either database's limit on parameters.
+        for chunk in stride(from: 0, to: tasks.count, by: 200).map({ Array(tasks[$0..<min($0 + 200, tasks.count)]) }) {
+            let pairs = Array(repeating: "(id = ? AND lease_token = ?)", count: chunk.count).joined(separator: " OR ")
+            let rows = try await driver.autocommit(SQLStatement(
+                "UPDATE tasks SET run_at = ? WHERE state = 'running' AND (\(pairs)) RETURNING id",
+                [.date(until)] + chunk.flatMap { [SQLValue.int($0.task.id), .text($0.leaseToken)] }))
+            for row in rows { held.insert(try row.int64(required: "id")) }
+        }
+        return held
     }
 
     public func cancelTask(id: Int64, now: Date) async throws -> Bool {
