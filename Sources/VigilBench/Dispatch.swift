@@ -14,7 +14,8 @@ struct Dispatch: AsyncParsableCommand {
 
     @Option(help: "sqlite://PATH or postgres://... (a fresh database).") var database: String
     @Option(help: "Timers due in the same second.") var tasks = 10_000
-    @Option(help: "Tasks running at once per instance.") var workers = 16
+    @Option(help: "Tasks running at once per instance (VIGIL_WORKER_CONCURRENCY).") var workers = 256
+    @Option(help: "Seconds over which the burst's timers come due (0: all at one instant).") var spread = 1.0
     @Option(help: "Worker instances, each with its own store.") var instances = 1
     @Option(help: "Instead of a burst: timers per second for --seconds, each due 1 s after it is created.") var trickle: Int?
     @Option(help: "Length of the trickle.") var seconds = 10
@@ -77,7 +78,7 @@ struct Dispatch: AsyncParsableCommand {
                             for n in batch..<min(batch + 500, tasks) {
                                 _ = try await tx.enqueue(NewTask(
                                     name: "\(queue.name)-\(n)", queue: queue.name, kind: "noop",
-                                    runAt: firstDue.addingTimeInterval(Double(n % 1000) / 1000)), now: Date())
+                                    runAt: firstDue.addingTimeInterval(spread * Double(n % 1000) / 1000)), now: Date())
                             }
                         }
                     }
@@ -91,8 +92,9 @@ struct Dispatch: AsyncParsableCommand {
                 let lags = Latencies(recorder.lags.withLock { $0 })
                 if trickle == nil {
                     let span = finished.timeIntervalSince(firstDue)
-                    print(String(format: "dispatch: %d timers due within one second, %d instance(s) × %d workers: all completed %.2f s after the first was due, %.0f tasks/s",
-                                 total, instances, workers, span, Double(total) / span))
+                    let due = spread > 0 ? String(format: "due within %g s", spread) : "all due at one instant"
+                    print("dispatch: \(total) timers \(due), " + String(format: "%d instance(s) × %d workers: all completed %.2f s after the first was due, %.0f tasks/s",
+                                 instances, workers, span, Double(total) / span))
                 } else {
                     print("trickle: \(total) timers at \(trickle ?? 0)/s, each due 1 s after creation, \(instances) instance(s) × \(workers) workers")
                 }
