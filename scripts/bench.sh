@@ -7,7 +7,7 @@
 # (pgqueuer, from PyPI, in a venv) with the ratio between them. Prints figures only.
 #   BENCH_REQUESTS (20000), BENCH_CONCURRENCY (64), BENCH_STORE_COUNT (5000), BENCH_WRK_SECONDS (10),
 #   BENCH_PENDING (10000000 future timers for the scale run; 0 skips it), BENCH_ONLY (sqlite or
-#   postgres: run one backend only)
+#   postgres: run one backend only), BENCH_SCRATCH_PATH (a build folder other than .build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${BENCH_REQUESTS:-20000}
@@ -34,8 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-swift build -c release 2>&1 | grep -E "error|Compiling|Build complete" | tail -1
-bin=$(swift build -c release --show-bin-path)
+# BENCH_SCRATCH_PATH: build somewhere other than .build (a release build beside a debug one).
+scratch=()
+[ -n "${BENCH_SCRATCH_PATH:-}" ] && scratch=(--scratch-path "$BENCH_SCRATCH_PATH")
+swift build -c release "${scratch[@]}" 2>&1 | grep -E "error|Compiling|Build complete" | tail -1
+bin=$(swift build -c release "${scratch[@]}" --show-bin-path)
 echo "machine: $(nproc) cores, $(uname -sr); $(swift --version 2>/dev/null | head -1)"
 # Signed orders for wrk, enough for $wrk_seconds s at 12,000/s (ingest.lua warns if they run out).
 "$bin/vigil-bench" sign-orders --count $(( wrk_seconds * 12000 )) >"$work/orders.tsv"
@@ -69,36 +72,44 @@ wrk_ingest() {
 }
 
 dispatch_tasks=10000
+# The burst due within one second (timer accuracy: when does each start?), the same burst all due
+# at one instant (the queue's own rate: within one second the rate cannot exceed the due rate),
+# two instances sharing the burst, and a steady trickle.
 dispatch() {
-    local database="$1"
-    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks | paste -sd ';' | sed 's/;/\n  /'
-    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks --instances 2 | paste -sd ';' | sed 's/;/\n  /'
-    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /'
+    local database="$1" spread
+    for spread in 1 0; do
+        echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks --spread $spread | paste -sd ';' | sed 's/;/\n  /g'
+    done
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --tasks $dispatch_tasks --instances 2 | paste -sd ';' | sed 's/;/\n  /g'
+    echo -n "  "; "$bin/vigil-bench" dispatch --database "$database" --trickle 100 --seconds 10 | paste -sd ';' | sed 's/;/\n  /g'
 }
-# The peer for dispatch (issue 18): pgqueuer drains the same burst ($dispatch_tasks no-op jobs due
-# within one second) on a fresh database of the same cluster, straight after Vigil's runs, and
-# the ratio is taken against Vigil's one-instance rate from those runs: figures from the same
-# minutes, since the same command differs by 20-30% from run to run on this shared machine.
-# pgqueuer's settings, and why, are in scripts/bench/pgqueuer_dispatch.py. If pgqueuer cannot run
-# (no venv, no PyPI), the comparison is reported as skipped and the bench goes on.
+# The peer for dispatch (issue 18): pgqueuer drains the same bursts ($dispatch_tasks no-op jobs,
+# due within one second and due at one instant) on a fresh database of the same cluster, straight
+# after Vigil's runs, and each ratio is taken against Vigil's one-instance rate for the same
+# burst: figures from the same minutes, since the same command differs by 20-30% from run to run
+# on this shared machine. pgqueuer's settings, and why, are in scripts/bench/pgqueuer_dispatch.py.
+# If pgqueuer cannot run (no venv, no PyPI), the comparison is reported as skipped.
 #   usage: peer_dispatch FILE-WITH-VIGIL'S-DISPATCH-LINES DATABASE-URL
 peer_dispatch() {
-    local vigil_out="$1" database="$2" peer_out vigil peer
-    if ! peer_out=$(python3 scripts/bench/pgqueuer_dispatch.py --database "$database" --jobs $dispatch_tasks --spread 1 \
-        2>"$work/pgqueuer.err"); then
-        echo "  pgqueuer: not run ($(tail -1 "$work/pgqueuer.err")); no dispatch comparison"
-        return 0
-    fi
-    echo "$peer_out" | sed 's/^/  /'
-    # Vigil's line ends "..., 1 instance(s) × 16 workers: all completed 2.22 s after the first was
-    # due, 4514 tasks/s"; pgqueuer's ends "..., 5104 jobs/s".
-    vigil=$(sed -n 's/.*dispatch: .* 1 instance(s) .*, \([0-9.]*\) tasks\/s$/\1/p' "$vigil_out" | head -1)
-    peer=$(echo "$peer_out" | sed -n 's/^pgqueuer: .*, \([0-9.]*\) jobs\/s$/\1/p' | head -1)
-    if [ -z "$vigil" ] || [ -z "$peer" ]; then
-        echo "  dispatch vs pgqueuer: could not read both rates (vigil '${vigil}', pgqueuer '${peer}')"
-        return 0
-    fi
-    awk -v v="$vigil" -v p="$peer" 'BEGIN { printf "  dispatch vs pgqueuer (same cluster, same minutes): vigil %.0f tasks/s / pgqueuer %.0f jobs/s = %.2fx\n", v, p, v / p }'
+    local vigil_out="$1" database="$2" spread peer_out vigil peer shape
+    for spread in 1 0; do
+        if ! peer_out=$(python3 scripts/bench/pgqueuer_dispatch.py --database "$database" --jobs $dispatch_tasks --spread $spread \
+            2>"$work/pgqueuer.err"); then
+            echo "  pgqueuer: not run ($(tail -1 "$work/pgqueuer.err")); no dispatch comparison"
+            return 0
+        fi
+        echo "$peer_out" | sed 's/^/  /'
+        # Vigil's lines read "dispatch: 10000 timers due within 1 s, 1 instance(s) × 256 workers: ..., 4514 tasks/s"
+        # or "... all due at one instant, ..."; pgqueuer's end "..., 5104 jobs/s".
+        shape=$([ "$spread" = 0 ] && echo "at one instant" || echo "due within 1 s")
+        vigil=$(grep -F "$shape" "$vigil_out" | sed -n 's/.*dispatch: .* 1 instance(s) .*, \([0-9.]*\) tasks\/s.*/\1/p' | head -1)
+        peer=$(echo "$peer_out" | sed -n 's/^pgqueuer: .*, \([0-9.]*\) jobs\/s$/\1/p' | head -1)
+        if [ -z "$vigil" ] || [ -z "$peer" ]; then
+            echo "  dispatch vs pgqueuer ($shape): could not read both rates (vigil '${vigil}', pgqueuer '${peer}')"
+            continue
+        fi
+        awk -v v="$vigil" -v p="$peer" -v s="$shape" 'BEGIN { printf "  dispatch vs pgqueuer (%s; same cluster, same minutes): vigil %.0f tasks/s / pgqueuer %.0f jobs/s = %.2fx\n", s, v, p, v / p }'
+    done
 }
 # Claim cost and ingest on an empty queue, then with $pending future timers added by one SQL
 # statement (seed), and the service's resident memory on that database. Each is measured three
@@ -168,9 +179,32 @@ scale "sqlite://$work/scale.sqlite" 16 seed_sqlite
 
 fi
 
+# Round trips per order on PostgreSQL, for the whole flow an order sets off at once: the webhook's
+# transaction and the tasks it schedules now (open the ID session, email the link), counted by
+# pg_stat_statements (every statement, BEGIN and COMMIT included) and pg_stat_database (committed
+# transactions, read-only ones included) over a known number of orders.
+round_trips() {
+    local orders=2000 db="trips"
+    as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil "$db"
+    psql_trips() { as_pg "$pg_bin/psql" -qtA -h 127.0.0.1 -p "$pg_port" -U vigil -d "$db" -c "$1"; }
+    psql_trips "CREATE EXTENSION pg_stat_statements" >/dev/null
+    serve "postgres://vigil@127.0.0.1:$pg_port/$db?sslmode=disable" >/dev/null
+    psql_trips "SELECT pg_stat_statements_reset()" >/dev/null
+    local commits_before statements commits
+    commits_before=$(psql_trips "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'")
+    "$bin/vigil-bench" ingest --url "$server_url" --requests "$orders" --concurrency 16 --warmup 0 >/dev/null
+    # Wait until every task due now has run (the reminders and deadlines stay for later).
+    until [ "$(psql_trips "SELECT count(*) FROM tasks WHERE state IN ('scheduled', 'retrying', 'running') AND run_at <= now() + interval '10 seconds'")" = 0 ]; do sleep 0.2; done
+    statements=$(psql_trips "SELECT sum(calls) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$db') AND query NOT LIKE '%pg_stat_statements%'")
+    commits=$(( $(psql_trips "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'") - commits_before ))
+    stop_server >/dev/null
+    awk -v s="$statements" -v c="$commits" -v n="$orders" 'BEGIN { printf "  round trips per order (webhook, session opened, link emailed; %d orders): %.1f statements in %.1f committed transactions\n", n, s / n, c / n }'
+}
+
 [ "$only" = sqlite ] && exit 0
 echo "== PostgreSQL"
-start_private_pg scripts/bench.sh >/dev/null
+PG_EXTRA_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on" \
+    start_private_pg scripts/bench.sh >/dev/null
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil serve
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil store
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U vigil dispatch
@@ -190,6 +224,7 @@ for mode in simple prepared; do
         -c "$concurrency" -j 2 -t $(( requests / concurrency )) serve 2>&1 | grep -E "^tps|latency average" | sed 's/^/    /'
 done
 echo -n "  "; "$bin/vigil-bench" store-ingest --database "postgres://vigil@127.0.0.1:$pg_port/store" --count "$store_count" --concurrency "$concurrency"
+round_trips
 dispatch "postgres://vigil@127.0.0.1:$pg_port/dispatch" | tee "$work/dispatch-postgres.out"
 peer_dispatch "$work/dispatch-postgres.out" "postgres://vigil@127.0.0.1:$pg_port/pgqueuer?sslmode=disable"
 scale "postgres://vigil@127.0.0.1:$pg_port/scale?sslmode=disable" 16 seed_postgres

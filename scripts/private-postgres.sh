@@ -36,8 +36,9 @@ start_private_pg() {
     [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
     pg_port=$(free_port)
     as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U vigil --auth=trust -E UTF8 >/dev/null
+    # PG_EXTRA_OPTIONS: more server settings (the bench loads pg_stat_statements).
     as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w start \
-        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=400" >/dev/null
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=400 ${PG_EXTRA_OPTIONS:-}" >/dev/null
     pg_url="postgres://vigil@127.0.0.1:$pg_port/postgres?sslmode=disable"
     echo "$who: PostgreSQL $("$pg_bin/postgres" --version | awk "{print \$3}") on 127.0.0.1:$pg_port"
 }
