@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PostgresNIO
+import Synchronization
 import VigilCore
 import VigilStore
 
@@ -26,27 +27,46 @@ struct PostgresStatement: Sendable {
             casts.append(cast)
         }
         self.binds = binds
-        guard statement.text.contains("?") else {
-            text = statement.text
-            return
+        text = try Self.rendered(statement.text, casts: casts)
+    }
+
+    /// Rendered texts by template and cast signature. Vigil's statements come in a few dozen
+    /// shapes, so each is rendered once and then only looked up.
+    private static let renderedTexts = Mutex<[String: String]>([:])
+
+    static func rendered(_ template: String, casts: [String]) throws -> String {
+        let key = template + "\u{1}" + casts.joined(separator: ",")
+        if let known = renderedTexts.withLock({ $0[key] }) { return known }
+        let text = try render(template, casts: casts)
+        renderedTexts.withLock { cache in
+            // Bounded: the multi-row statements vary with their row counts.
+            if cache.count >= 512 { cache.removeAll() }
+            cache[key] = text
         }
-        var text = ""
-        text.reserveCapacity(statement.text.utf8.count + casts.count * 16)
+        return text
+    }
+
+    /// Walks the template's bytes (not its characters: grapheme breaking is slow and SQL is
+    /// ASCII where it matters) and replaces each `?` outside a quoted literal.
+    static func render(_ template: String, casts: [String]) throws -> String {
+        guard template.utf8.contains(UInt8(ascii: "?")) else { return template }
+        var out: [UInt8] = []
+        out.reserveCapacity(template.utf8.count + casts.count * 16)
         var next = 0
         var quoted = false
-        for character in statement.text {
-            if character == "'" { quoted.toggle() }
-            if character == "?", !quoted, next < casts.count {
+        for byte in template.utf8 {
+            if byte == UInt8(ascii: "'") { quoted.toggle() }
+            if byte == UInt8(ascii: "?"), !quoted, next < casts.count {
                 next += 1
-                text += "$\(next)::\(casts[next - 1])"
+                out += Array("$\(next)::\(casts[next - 1])".utf8)
             } else {
-                text.append(character)
+                out.append(byte)
             }
         }
         guard next == casts.count else {
             throw StoreError("a statement has \(next) placeholders for \(casts.count) values")
         }
-        self.text = text
+        return String(decoding: out, as: UTF8.self)
     }
 
     init(text: String, binds: [PostgresData]) {
