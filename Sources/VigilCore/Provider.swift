@@ -17,6 +17,8 @@ public enum ProviderOperation: String, Sendable, Codable, CaseIterable {
     case sendEmail = "send_email"
     case refund
     case updateOrder = "update_order"
+    /// Reading an order's payments at the shop platform, to refund them.
+    case listPayments = "list_payments"
     /// A read-only credentials check for `/__selftest`.
     case check
     /// Reading a payment before refunding it (Authorize.Net): an HTTP exchange, never an outbox entry.

@@ -3,6 +3,10 @@ import Foundation
 /// Where a verification session stands. `pending` is the only state that moves.
 public enum SessionState: String, Sendable, Codable, CaseIterable {
     case pending, approved, declined, expired
+    /// No rule of the policy asked for a check: the order was released at once.
+    case notRequired = "not_required"
+    /// The order was cancelled in the shop while the check was pending: no refund, no email.
+    case cancelled
 
     public var isFinal: Bool { self != .pending }
 }
@@ -15,7 +19,7 @@ public enum RefundStatus: String, Sendable, Codable, CaseIterable {
     case refundFailed = "refund_failed"
 }
 
-/// A decision as the ID provider reports it.
+/// A decision as the ID provider reports it (Veriff's `verification.status`).
 public enum VerificationDecision: String, Sendable, Codable, CaseIterable {
     case approved
     case declined
@@ -23,6 +27,30 @@ public enum VerificationDecision: String, Sendable, Codable, CaseIterable {
     /// The provider's own session lapsed or was abandoned; our deadline still governs.
     case expired
     case abandoned
+    /// A person at the provider is looking; a final decision follows.
+    case review
+}
+
+/// Why a session ended as it did, for the timeline, the emails and the shop's note.
+public enum OutcomeReason: String, Sendable, Codable, CaseIterable {
+    /// Declined by the ID provider.
+    case declined
+    /// Verified, but younger than the policy's minimum for the order's region.
+    case underage
+    /// The identity document had expired on the day of the decision.
+    case documentExpired = "document_expired"
+    /// The shop does not sell age-restricted goods to the order's region.
+    case regionBlocked = "region_blocked"
+    /// The deadline passed without a decision.
+    case expired
+    /// Verified and of age.
+    case verified
+    /// Verified of age within the remembered period: no new check.
+    case returningCustomer = "returning_customer"
+    /// No rule of the policy asked for a check.
+    case notRequired = "not_required"
+    /// Cancelled in the shop.
+    case orderCancelled = "order_cancelled"
 }
 
 /// The emails Vigil sends; each maps to a template.
@@ -37,21 +65,47 @@ public enum EmailKind: String, Sendable, Codable, CaseIterable {
 
 /// Something that happens to a session.
 public enum SessionInput: Sendable, Equatable {
+    /// The provider approved the identity; the policy's verdict on it.
+    case approved(AgeVerdict)
+    /// Any other decision the provider reports (approvals come as `.approved`).
     case decision(VerificationDecision)
     case deadlineReached
     case reminderDue
+    /// The order was cancelled in the shop.
+    case orderCancelled
 }
 
 /// What the flow must do as a result of a transition; the flow turns these into tasks,
 /// cancellations and review items inside the same transaction.
 public enum SessionEffect: Sendable, Equatable {
+    /// Cancel the reminder and the deadline.
     case cancelTimers
     case cancelReminder
     case releaseOrder
-    case annotateOrder(reason: String)
-    case refund(reason: String)
+    /// Cancel the order at the shop, with a note saying why.
+    case cancelOrder(reason: OutcomeReason)
+    case refund(reason: OutcomeReason)
     case sendEmail(EmailKind)
+    /// Remember the customer as verified of age, for the policy's period.
+    case rememberCustomer
     case flagForReview(reason: String)
+    /// Mark the session as waiting for a person (the deadline then flags instead of expiring).
+    case awaitReview(reason: String)
+}
+
+/// A session as the state machine needs to see it.
+public struct SessionSnapshot: Sendable, Equatable {
+    public var state: SessionState
+    public var refundStatus: RefundStatus
+    /// Set while a person (at the provider or in the shop) must decide: the deadline then does
+    /// not expire and refund the order by itself.
+    public var awaitingReview: String?
+
+    public init(state: SessionState, refundStatus: RefundStatus, awaitingReview: String? = nil) {
+        self.state = state
+        self.refundStatus = refundStatus
+        self.awaitingReview = awaitingReview
+    }
 }
 
 /// The result of applying an input to a session: its next state, what to do, and the
@@ -59,12 +113,15 @@ public enum SessionEffect: Sendable, Equatable {
 public struct SessionTransition: Sendable, Equatable {
     public var state: SessionState
     public var refundStatus: RefundStatus
+    public var reason: OutcomeReason?
     public var effects: [SessionEffect]
     public var event: String
 
-    public init(state: SessionState, refundStatus: RefundStatus, effects: [SessionEffect], event: String) {
+    public init(state: SessionState, refundStatus: RefundStatus, reason: OutcomeReason? = nil, effects: [SessionEffect],
+                event: String) {
         self.state = state
         self.refundStatus = refundStatus
+        self.reason = reason
         self.effects = effects
         self.event = event
     }
@@ -73,61 +130,95 @@ public struct SessionTransition: Sendable, Equatable {
 /// The session state machine. Pure: no clock, no I/O; the flow supplies the current state and
 /// applies the result.
 public enum SessionMachine {
-    public static func apply(
-        _ input: SessionInput, to state: SessionState, refundStatus: RefundStatus
-    ) -> SessionTransition {
+    public static func apply(_ input: SessionInput, to session: SessionSnapshot) -> SessionTransition {
+        let (state, refundStatus) = (session.state, session.refundStatus)
         func stay(_ event: String, _ effects: [SessionEffect] = []) -> SessionTransition {
             SessionTransition(state: state, refundStatus: refundStatus, effects: effects, event: event)
         }
+        func decline(_ reason: OutcomeReason, cancelling timers: SessionEffect = .cancelTimers) -> SessionTransition {
+            SessionTransition(
+                state: reason == .expired ? .expired : .declined, refundStatus: .refundPending, reason: reason,
+                effects: [timers, .refund(reason: reason), .sendEmail(reason == .expired ? .expired : .declined),
+                          .cancelOrder(reason: reason)],
+                event: reason == .expired ? "session.expired" : "session.declined")
+        }
         switch (state, input) {
-        case (.pending, .decision(.approved)):
+        case (.pending, .approved(.ofAge)):
             return SessionTransition(
-                state: .approved, refundStatus: refundStatus,
-                effects: [.cancelTimers, .releaseOrder, .sendEmail(.approved)],
+                state: .approved, refundStatus: refundStatus, reason: .verified,
+                effects: [.cancelTimers, .releaseOrder, .sendEmail(.approved), .rememberCustomer],
                 event: "session.approved")
+        case (.pending, .approved(.underage)):
+            return decline(.underage)
+        case (.pending, .approved(.documentExpired)):
+            return decline(.documentExpired)
+        case (.pending, .approved(.missingDateOfBirth)):
+            // Approved by the provider, but nothing says how old: a person decides, not the clock.
+            let reason = "approved by the ID provider without a date of birth"
+            return stay("session.needs_review", [.awaitReview(reason: reason), .flagForReview(reason: reason)])
         case (.pending, .decision(.declined)):
-            return SessionTransition(
-                state: .declined, refundStatus: .refundPending,
-                effects: [.cancelTimers, .refund(reason: "declined"), .sendEmail(.declined),
-                          .annotateOrder(reason: "declined")],
-                event: "session.declined")
+            return decline(.declined)
         case (.pending, .decision(.resubmissionRequested)):
             // The deadline does not move: the customer retries within the original window.
             return stay("session.resubmission_requested", [.sendEmail(.resubmission)])
+        case (.pending, .decision(.review)):
+            return stay("session.under_review", [.awaitReview(reason: "under review at the ID provider")])
         case (.pending, .decision(.expired)), (.pending, .decision(.abandoned)):
-            return stay("session.provider_\(inputName(input))")
+            // The provider's session lapsed; Vigil's deadline still governs, and the customer page
+            // opens a fresh session.
+            return stay("session.provider_\(decisionName(input))")
+        case (.pending, .decision(.approved)):
+            // Approvals reach the machine as `.approved(verdict)`; a bare one has no verdict.
+            return stay("session.needs_review", [.awaitReview(reason: "approved without an age verdict"),
+                                                  .flagForReview(reason: "approved without an age verdict")])
         case (.pending, .deadlineReached):
-            return SessionTransition(
-                state: .expired, refundStatus: .refundPending,
-                effects: [.cancelReminder, .refund(reason: "expired"), .sendEmail(.expired),
-                          .annotateOrder(reason: "expired")],
-                event: "session.expired")
+            if let waiting = session.awaitingReview {
+                return stay("session.deadline_held", [.cancelReminder,
+                                                       .flagForReview(reason: "the deadline passed while \(waiting); decide by hand")])
+            }
+            return decline(.expired, cancelling: .cancelReminder)
         case (.pending, .reminderDue):
+            if session.awaitingReview != nil { return stay("reminder.skipped") }
             return stay("reminder.due", [.sendEmail(.reminder)])
+        case (.pending, .orderCancelled):
+            return SessionTransition(state: .cancelled, refundStatus: refundStatus, reason: .orderCancelled,
+                                     effects: [.cancelTimers], event: "session.cancelled")
+        case (_, .orderCancelled):
+            // The outcome stands; the shop's own cancellation of an order already decided is its business.
+            return stay("order.cancelled_after_outcome")
         case (_, .deadlineReached), (_, .reminderDue):
             // Timers that fire after a final outcome are leftovers; nothing to do.
             return stay("timer.ignored")
-        case (_, .decision(let decision)):
+        case (_, .approved), (_, .decision):
             // A final outcome is never undone. A repeat of the same outcome is noise; anything
             // else contradicts what happened and goes to a person.
-            if decision.rawValue == state.rawValue {
-                return stay("decision.repeated")
+            let name = decisionName(input)
+            if name == state.rawValue { return stay("decision.repeated") }
+            let informational: [VerificationDecision] = [.review, .expired, .abandoned, .resubmissionRequested]
+            if informational.contains(where: { $0.rawValue == name }) {
+                return stay("decision.after_outcome")
             }
-            return stay("decision.late", [.flagForReview(
-                reason: "\(decision.rawValue) received after the session was \(state.rawValue)")])
+            return stay("decision.late", [.flagForReview(reason: "\(name) received after the session was \(state.rawValue)")])
         }
     }
 
-    private static func inputName(_ input: SessionInput) -> String {
-        if case .decision(let d) = input { return d.rawValue }
-        return "\(input)"
+    private static func decisionName(_ input: SessionInput) -> String {
+        switch input {
+        case .approved: "approved"
+        case .decision(let d): d.rawValue
+        default: "\(input)"
+        }
     }
 }
 
 /// What Vigil asks the shop platform to do with an order.
 public enum OrderAction: String, Sendable, Codable, CaseIterable {
+    /// Verification is pending: hold the order so it is not fulfilled.
+    case hold
     /// Verification passed: the shop may ship.
     case release
-    /// Add a note (declined, expired) to the order.
+    /// Verification failed or lapsed: cancel the order (with a note saying why).
+    case cancel
+    /// Add a note to the order (orders from before holds and cancellations).
     case annotate
 }

@@ -146,3 +146,40 @@ public enum CompositeKey {
         return out + "]"
     }
 }
+
+/// Keyed hashes that stand for a customer without keeping their email or shop id in clear:
+/// HMAC-SHA256 under a secret key, so the same customer always gets the same key and nobody
+/// without the secret can test an email against it.
+public struct CustomerKeys: Sendable {
+    /// The derived key's bytes (SymmetricKey itself is not Sendable).
+    private let key: [UInt8]
+
+    public init(secret: Secret) {
+        // A key of its own, derived from the secret, so the secret's other uses never share one.
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(secret.value.utf8)),
+                                             info: Data("vigil customer keys".utf8), outputByteCount: 32)
+        key = derived.withUnsafeBytes { Array($0) }
+    }
+
+    /// An email as people write it differently: trimmed and lowercased.
+    public static func normalise(email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    public func email(_ email: String) -> String {
+        "email:" + digest("email:" + Self.normalise(email: email))
+    }
+
+    public func customerId(_ id: String) -> String {
+        "id:" + digest("id:" + id)
+    }
+
+    /// The keys a customer is remembered and looked up under: the shop's customer id first.
+    public func keys(customerId: String?, email: String) -> [String] {
+        (customerId.map { [self.customerId($0)] } ?? []) + [self.email(email)]
+    }
+
+    private func digest(_ text: String) -> String {
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: key)))
+    }
+}

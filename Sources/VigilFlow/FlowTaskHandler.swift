@@ -14,11 +14,13 @@ public struct FlowTaskHandler: TaskHandler {
     let store: any Store
     let providers: Providers
     let clock: any VigilClock
+    let settings: FlowSettings
 
-    public init(store: any Store, providers: Providers, clock: any VigilClock) {
+    public init(store: any Store, providers: Providers, clock: any VigilClock, settings: FlowSettings = FlowSettings()) {
         self.store = store
         self.providers = providers
         self.clock = clock
+        self.settings = settings
     }
 
     struct NotReady: Error, CustomStringConvertible {
@@ -49,19 +51,20 @@ public struct FlowTaskHandler: TaskHandler {
         case .openSession: return try await openSession(claim, call)
         case .sendEmail: return try await sendEmail(claim, call)
         case .refund: return try await refund(claim, call)
+        case .refundPayment: return try await refundPayment(claim, call)
         case .updateOrder: return try await updateOrder(claim, call)
         }
     }
 
     /// A timer makes no call: it applies the state machine in the completing transaction.
     private func timer(_ input: SessionInput, _ claim: ClaimedTask, _ orderId: String) -> TaskOutcome<any StoreTransaction> {
-        let clock = clock, trigger = claim.task.name
+        let clock = clock, trigger = claim.task.name, settings = settings
         return TaskOutcome { tx in
             guard let session = try await tx.session(orderId: orderId) else { return }
-            let transition = SessionMachine.apply(input, to: session.state, refundStatus: session.refundStatus)
+            let transition = SessionMachine.apply(input, to: session.snapshot)
             // A leftover timer on a finished session changes nothing and needs no timeline row.
             if transition.event == "timer.ignored" { return }
-            try await VerificationFlow.apply(transition, to: session, in: tx, at: clock.now(), trigger: trigger)
+            try await VerificationFlow.apply(transition, to: session, in: tx, at: clock.now(), trigger: trigger, settings: settings)
         }
     }
 
@@ -69,6 +72,13 @@ public struct FlowTaskHandler: TaskHandler {
     private func openSession(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
         let orderId = call.orderId, clock = clock
         let session = try await requireSession(orderId)
+        // Re-checked before the call: an order decided or cancelled meanwhile needs no session.
+        guard session.state == .pending else {
+            return TaskOutcome { tx in
+                try await tx.log(orderId: orderId, type: "verification.open_skipped", at: clock.now(),
+                                 data: JSONCoding.object(["state": session.state.rawValue]))
+            }
+        }
         let (ref, record) = try await once(claim, call) {
             try await providers.identity.createSession(VerificationRequest(
                 orderId: orderId, customerName: session.customerName, customerEmail: session.customerEmail), call: call)
@@ -122,19 +132,41 @@ public struct FlowTaskHandler: TaskHandler {
         let orderId = call.orderId, clock = clock
         let payload = try decode(RefundPayload.self, claim.task)
         let session = try await requireSession(orderId)
-        if session.paymentId == nil, providers.payments.requiresPaymentReference {
-            // Nothing names the payment to refund: a person must do it. No attempt can help.
+        guard session.orderTotal > 0 else {
+            // Nothing was paid: nothing to refund, and no refund of zero is ever sent.
             return TaskOutcome { tx in
                 guard var current = try await tx.session(orderId: orderId) else { return }
-                let now = clock.now()
-                current.refundStatus = .refundFailed
-                current.updatedAt = now
+                current.refundStatus = .none
+                current.updatedAt = clock.now()
                 try await tx.updateSession(current)
-                try await tx.log(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
-                    "reason": payload.reason, "detail": "the order has no paymentId; refund it by hand"]))
-                try await tx.addReview(orderId: orderId, reason: "refund needed (\(payload.reason)) but the order has no paymentId",
-                                       eventId: nil, at: now)
+                try await tx.log(orderId: orderId, type: "refund.not_needed", at: clock.now(),
+                                 data: JSONCoding.object(["reason": payload.reason, "orderTotal": session.orderTotal]))
             }
+        }
+        if session.paymentId == nil, session.source == .lightspeed {
+            // The order came from the shop's own webhook, which names no payment: ask the shop
+            // which payments it has on record and refund each, never more than the order's total.
+            let (found, record) = try await once(claim, call) {
+                try await providers.shop.payments(orderId: orderId, orderTotal: session.orderTotal,
+                                                  currency: session.currency, call: call)
+            }
+            let plan = RefundPlan.capped(found.payments, total: session.orderTotal)
+            if plan.isEmpty { return needsManualRefund(orderId, payload.reason, record: record, detail: "the shop has no payment on record") }
+            return TaskOutcome(record: record) { tx in
+                let now = clock.now()
+                let tasks = try plan.map { payment in
+                    try VerificationFlow.task(.refundPayment, order: orderId, at: now, suffix: payment.reference, payload:
+                        PaymentRefundPayload(reason: payload.reason, reference: payment.reference, amount: payment.amount,
+                                             currency: payment.currency ?? session.currency))
+                }
+                _ = try await tx.enqueue(tasks, now: now)
+                try await tx.log(orderId: orderId, type: "refund.planned", at: now, data: JSONCoding.object([
+                    "payments": plan.count, "amount": plan.reduce(Decimal(0)) { $0 + $1.amount }, "reason": payload.reason]))
+            }
+        }
+        if session.paymentId == nil, providers.payments.requiresPaymentReference {
+            // Nothing names the payment to refund: a person must do it. No attempt can help.
+            return needsManualRefund(orderId, payload.reason, record: nil, detail: "the order has no paymentId")
         }
         let (result, record) = try await once(claim, call) {
             try await providers.payments.refund(RefundRequest(
@@ -153,15 +185,63 @@ public struct FlowTaskHandler: TaskHandler {
         }
     }
 
+    /// Refunds one payment the shop reported; the order is refunded when its last one is.
+    private func refundPayment(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
+        let orderId = call.orderId, clock = clock
+        let payload = try decode(PaymentRefundPayload.self, claim.task)
+        guard payload.amount > 0, Money.isValid(payload.amount) else {
+            throw PermanentTaskError("refund of \(payload.amount) for payment \(payload.reference) is not a positive amount")
+        }
+        let (result, record) = try await once(claim, call) {
+            try await providers.payments.refund(RefundRequest(
+                orderId: orderId, paymentId: payload.reference, amount: payload.amount, currency: payload.currency,
+                reason: payload.reason), call: call)
+        }
+        return TaskOutcome(record: record) { tx in
+            let now = clock.now()
+            try await tx.log(orderId: orderId, type: "refund.completed", at: now, data: JSONCoding.object([
+                "refundId": result.refundId, "payment": payload.reference, "amount": payload.amount,
+                "currency": payload.currency, "reason": payload.reason]))
+            // This task still counts as running here; the order is refunded when it is the last.
+            let left = try await tx.countActiveTasks(orderId: orderId, kinds: [FlowTask.refundPayment.rawValue, FlowTask.refund.rawValue])
+            guard left <= 1, var current = try await tx.session(orderId: orderId) else { return }
+            current.refundStatus = .refunded
+            current.updatedAt = now
+            try await tx.updateSession(current)
+        }
+    }
+
+    /// A refund no attempt can make: the order goes to a person.
+    private func needsManualRefund(_ orderId: String, _ reason: String, record: (@Sendable (any StoreTransaction) async throws -> Void)?,
+                                   detail: String) -> TaskOutcome<any StoreTransaction> {
+        let clock = clock
+        return TaskOutcome(record: record) { tx in
+            guard var current = try await tx.session(orderId: orderId) else { return }
+            let now = clock.now()
+            current.refundStatus = .refundFailed
+            current.updatedAt = now
+            try await tx.updateSession(current)
+            try await tx.log(orderId: orderId, type: "refund.needs_review", at: now, data: JSONCoding.object([
+                "reason": reason, "detail": "\(detail); refund it by hand"]))
+            try await tx.addReview(orderId: orderId, reason: "refund needed (\(reason)) but \(detail)", eventId: nil, at: now)
+        }
+    }
+
     private func updateOrder(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
         let orderId = call.orderId, clock = clock
         let payload = try decode(OrderUpdatePayload.self, claim.task)
         let (_, record) = try await once(claim, call) {
             try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: payload.action, note: payload.note), call: call)
         }
+        let event: String
+        switch payload.action {
+        case .hold: event = "order.held"
+        case .release: event = "order.released"
+        case .cancel: event = "order.cancelled_at_shop"
+        case .annotate: event = "order.annotated"
+        }
         return TaskOutcome(record: record) { tx in
-            try await tx.log(orderId: orderId, type: payload.action == .release ? "order.released" : "order.annotated",
-                             at: clock.now(), data: JSONCoding.object(["note": payload.note]))
+            try await tx.log(orderId: orderId, type: event, at: clock.now(), data: JSONCoding.object(["note": payload.note]))
         }
     }
 
@@ -192,7 +272,8 @@ public struct FlowTaskHandler: TaskHandler {
             try await tx.log(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
                 "task": task.kind, "taskId": task.id, "attempt": task.attempts, "error": error]))
             guard dead else { return }
-            if task.kind == FlowTask.refund.rawValue, var session = try await tx.session(orderId: orderId) {
+            if [FlowTask.refund.rawValue, FlowTask.refundPayment.rawValue].contains(task.kind),
+               var session = try await tx.session(orderId: orderId) {
                 session.refundStatus = .refundFailed
                 session.updatedAt = now
                 try await tx.updateSession(session)

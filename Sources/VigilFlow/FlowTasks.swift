@@ -12,6 +12,8 @@ public enum FlowTask: String, Sendable, CaseIterable {
     case deadline
     case sendEmail = "send_email"
     case refund
+    /// Refund one payment of an order whose payments the shop reported.
+    case refundPayment = "refund_payment"
     case updateOrder = "update_order"
 
     public var queue: String {
@@ -19,7 +21,7 @@ public enum FlowTask: String, Sendable, CaseIterable {
         case .openSession: FlowQueues.verification
         case .reminder, .deadline: FlowQueues.timers
         case .sendEmail: FlowQueues.email
-        case .refund: FlowQueues.refunds
+        case .refund, .refundPayment: FlowQueues.refunds
         case .updateOrder: FlowQueues.orders
         }
     }
@@ -73,4 +75,5 @@ enum TaskNames {
 /// Payloads of the tasks that need one.
 struct EmailPayload: Codable, Sendable { var kind: EmailKind }
 struct RefundPayload: Codable, Sendable { var reason: String }
+struct PaymentRefundPayload: Codable, Sendable { var reason: String; var reference: String; var amount: Decimal; var currency: String? }
 struct OrderUpdatePayload: Codable, Sendable { var action: OrderAction; var note: String }

@@ -4,30 +4,55 @@ import VigilCore
 import VigilQueue
 import VigilStore
 
-public struct FlowSettings: Sendable, Equatable {
+public struct FlowSettings: Sendable {
     public var verificationDeadline: TimeInterval
     /// nil: no reminder.
     public var reminderAfter: TimeInterval?
+    /// The age policy: minimum ages by region, which orders need a check, returning customers.
+    public var policy: AgePolicy
+    /// Whether an order waiting for its check is put on hold at the shop.
+    public var holdOrders: Bool
+    /// Keyed hashes for customers (returning customers, lookups by email).
+    public var customerKeys: CustomerKeys
 
-    public init(verificationDeadline: TimeInterval = 72 * 3600, reminderAfter: TimeInterval? = 24 * 3600) {
+    public init(verificationDeadline: TimeInterval = 72 * 3600, reminderAfter: TimeInterval? = 24 * 3600,
+                policy: AgePolicy = AgePolicy(), holdOrders: Bool = true,
+                customerKeys: CustomerKeys = CustomerKeys(secret: Secret("development"))) {
         self.verificationDeadline = verificationDeadline
         self.reminderAfter = reminderAfter
+        self.policy = policy
+        self.holdOrders = holdOrders
+        self.customerKeys = customerKeys
     }
 }
 
 public enum OrderReceipt: Sendable, Equatable {
+    /// A new order: its session (pending, or already decided when no check was needed).
     case created(SessionRecord)
-    /// The same `(event, orderId)` was received before.
+    /// The same delivery was received before.
     case duplicate
-    /// Recorded, but not an event that opens a session.
+    /// Applied to the order's session (an update, a cancellation).
+    case applied(SessionRecord, event: String)
+    /// Recorded, but nothing to do.
     case ignored(event: String)
 }
 
 public enum DecisionReceipt: Sendable, Equatable {
     case applied(state: SessionState, event: String)
     case duplicate
-    /// No session for the order: recorded and flagged for review.
+    /// No session for the order yet: kept, and applied when the order arrives.
     case unknownOrder
+}
+
+/// What is kept of a decision that arrived before its order: no date of birth, only the facts
+/// the policy needs (the age in whole years on the decision's day, whether the document had expired).
+struct ParkedDecisionBody: Codable {
+    var eventId: String
+    var verificationId: String?
+    var status: String
+    var code: Int?
+    var reason: String?
+    var facts: DecisionFacts
 }
 
 /// The verification flow: turns webhooks and timers into state changes and scheduled work, each
@@ -43,49 +68,151 @@ public struct VerificationFlow: Sendable {
         self.settings = settings
     }
 
-    /// Records an order webhook once and, for `order.created`, opens the session and schedules
-    /// its tasks in the same transaction.
+    // MARK: Orders
+
+    /// Records an order webhook once and applies it in the same transaction: a new order is
+    /// checked against the policy and gets its session and tasks; an update or a cancellation
+    /// changes the order's session.
     public func receiveOrder(_ order: OrderEvent, payload: String) async throws -> OrderReceipt {
         let now = clock.now()
-        let settings = self.settings
         return try await store.write { tx in
             let fresh = try await tx.recordWebhook(StoredWebhook(
                 source: .lightspeed, eventId: order.eventId, kind: order.event, orderId: order.orderId,
                 payload: payload, receivedAt: now))
             guard fresh else { return .duplicate }
-            guard order.event == "order.created" else {
+            switch order.kind {
+            case .created: return try await create(order, in: tx, at: now)
+            case .updated: return try await update(order, in: tx, at: now)
+            case .cancelled: return try await cancel(order, in: tx, at: now)
+            case .other:
                 try await tx.log(orderId: order.orderId, type: "order.event_ignored", at: now,
-                                         data: JSONCoding.object(["event": order.event]))
+                                 data: JSONCoding.object(["event": order.event]))
                 return .ignored(event: order.event)
             }
-
-            let deadline = now.addingTimeInterval(settings.verificationDeadline)
-            let reminderAt = settings.reminderAfter.map { now.addingTimeInterval($0) }
-            let session = SessionRecord(
-                orderId: order.orderId, state: .pending, refundStatus: .none, customerEmail: order.customerEmail,
-                customerName: order.customerName, customerId: order.customerId, orderTotal: order.orderTotal,
-                currency: order.currency, paymentId: order.paymentId, verificationId: nil, verificationURL: nil,
-                deadline: deadline, reminderAt: reminderAt, createdAt: now, updatedAt: now, decidedAt: nil)
-            // The same order under another event id: its session exists, nothing more to do.
-            guard try await tx.insertSession(session) else { return .duplicate }
-            try await tx.log(orderId: order.orderId, type: "order.received", at: now, data: JSONCoding.object([
-                "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId]))
-            try await tx.log(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
-                "deadline": deadline, "reminderAt": reminderAt]))
-            var tasks = [Self.task(.openSession, order: order.orderId, at: now)]
-            if let reminderAt { tasks.append(Self.task(.reminder, order: order.orderId, at: reminderAt)) }
-            tasks.append(Self.task(.deadline, order: order.orderId, at: deadline))
-            _ = try await tx.enqueue(tasks, now: now)
-            return .created(session)
         }
     }
 
-    /// Records a decision once and applies it. Decisions for unknown orders are kept for review.
+    /// A new order. In the policy's order: no rule asks for a check → released at once; a region
+    /// the shop does not sell to → declined before any check; a returning customer verified of age
+    /// → approved at once; otherwise a pending session, its tasks, and the order held at the shop.
+    private func create(_ order: OrderEvent, in tx: any StoreTransaction, at now: Date) async throws -> OrderReceipt {
+        let policy = settings.policy
+        let rule = policy.rule(for: order.region)
+        let keys = settings.customerKeys.keys(customerId: order.customerId, email: order.customerEmail)
+        var session = SessionRecord(
+            orderId: order.orderId, state: .pending, refundStatus: .none, customerEmail: order.customerEmail,
+            customerName: order.customerName, customerId: order.customerId, orderTotal: order.orderTotal,
+            currency: order.currency, paymentId: order.paymentId, verificationId: nil, verificationURL: nil,
+            deadline: now.addingTimeInterval(settings.verificationDeadline),
+            reminderAt: settings.reminderAfter.map { now.addingTimeInterval($0) }, createdAt: now, updatedAt: now,
+            decidedAt: nil, minimumAge: rule.minimumAge, ageRule: rule.rule, region: order.region?.description,
+            source: order.source, customerKey: settings.customerKeys.email(order.customerEmail))
+        let needs = policy.verification.reason(items: order.lineItems, total: order.orderTotal, region: order.region,
+                                               customerTags: order.customerTags)
+        var returning: VerifiedCustomer?
+        if needs != nil, policy.rememberFor > 0, !rule.blocked {
+            returning = try await tx.verifiedCustomer(keys: keys, since: now.addingTimeInterval(-policy.rememberFor))
+                .flatMap { $0.minimumAge >= rule.minimumAge ? $0 : nil }
+        }
+        if needs == nil {
+            session.state = .notRequired
+            session.outcomeReason = .notRequired
+        } else if returning != nil {
+            session.state = .approved
+            session.outcomeReason = .returningCustomer
+            session.ofAge = true
+        }
+        if session.state.isFinal {
+            session.decidedAt = now
+            session.reminderAt = nil
+        }
+        // The same order under another event id: its session exists, nothing more to do.
+        guard try await tx.insertSession(session) else { return .duplicate }
+        try await tx.log(orderId: order.orderId, type: "order.received", at: now, data: JSONCoding.object([
+            "orderTotal": order.orderTotal, "currency": order.currency, "paymentId": order.paymentId,
+            "source": order.source.rawValue, "region": order.region?.description, "items": order.lineItems.count]))
+        let policyData = JSONCoding.object(["minimumAge": rule.minimumAge, "rule": rule.rule, "needs": needs])
+        if session.state == .notRequired {
+            try await tx.log(orderId: order.orderId, type: "session.not_required", at: now, data: policyData)
+            return .created(session)
+        }
+        if let returning {
+            try await tx.log(orderId: order.orderId, type: "session.returning_customer", at: now, data: JSONCoding.object([
+                "minimumAge": rule.minimumAge, "rule": rule.rule, "verifiedAt": returning.verifiedAt,
+                "verifiedOrder": returning.orderId]))
+            return .created(session)
+        }
+        try await tx.log(orderId: order.orderId, type: "session.created", at: now, data: JSONCoding.object([
+            "deadline": session.deadline, "reminderAt": session.reminderAt, "minimumAge": rule.minimumAge, "rule": rule.rule,
+            "needs": needs]))
+        if rule.blocked {
+            // The shop does not sell age-restricted goods there: declined before any check.
+            let transition = SessionTransition(
+                state: .declined, refundStatus: .refundPending, reason: .regionBlocked,
+                effects: [.refund(reason: .regionBlocked), .sendEmail(.declined), .cancelOrder(reason: .regionBlocked)],
+                event: "session.declined")
+            let decided = try await Self.apply(transition, to: session, in: tx, at: now, trigger: "policy:\(rule.rule)",
+                                               settings: settings)
+            return .created(decided)
+        }
+        var tasks = [Self.task(.openSession, order: order.orderId, at: now)]
+        if settings.holdOrders {
+            tasks.append(try Self.task(.updateOrder, order: order.orderId, at: now, suffix: OrderAction.hold.rawValue,
+                                       payload: OrderUpdatePayload(action: .hold, note: "awaiting ID verification")))
+        }
+        if let reminderAt = session.reminderAt { tasks.append(Self.task(.reminder, order: order.orderId, at: reminderAt)) }
+        tasks.append(Self.task(.deadline, order: order.orderId, at: session.deadline))
+        _ = try await tx.enqueue(tasks, now: now)
+        // A decision that came before the order is applied now.
+        var current = session
+        for parked in try await tx.takeParkedDecisions(orderId: order.orderId, at: now) {
+            guard let body = try? JSONCoding.decode(ParkedDecisionBody.self, from: parked.decision) else { continue }
+            current = try await applyDecision(status: body.status, facts: body.facts, eventId: body.eventId,
+                                              to: current, in: tx, at: now).session
+        }
+        return .created(current)
+    }
+
+    /// A changed order: a new email address reaches the pending session (its next emails go there).
+    private func update(_ order: OrderEvent, in tx: any StoreTransaction, at now: Date) async throws -> OrderReceipt {
+        guard var session = try await tx.session(orderId: order.orderId) else {
+            try await tx.log(orderId: order.orderId, type: "order.update_unknown_order", at: now, data: "{}")
+            return .ignored(event: order.event)
+        }
+        guard session.state == .pending, session.customerEmail != order.customerEmail else {
+            try await tx.log(orderId: order.orderId, type: "order.updated", at: now, data: JSONCoding.object(["changed": false]))
+            return .applied(session, event: "order.updated")
+        }
+        session.customerEmail = order.customerEmail
+        session.customerKey = settings.customerKeys.email(order.customerEmail)
+        session.updatedAt = now
+        try await tx.updateSession(session)
+        try await tx.log(orderId: order.orderId, type: "order.updated", at: now,
+                         data: JSONCoding.object(["changed": true, "field": "customerEmail"]))
+        return .applied(session, event: "order.updated")
+    }
+
+    /// An order cancelled in the shop: its session is cancelled with its timers; no refund, no email.
+    private func cancel(_ order: OrderEvent, in tx: any StoreTransaction, at now: Date) async throws -> OrderReceipt {
+        guard let session = try await tx.session(orderId: order.orderId) else {
+            try await tx.log(orderId: order.orderId, type: "order.cancel_unknown_order", at: now, data: "{}")
+            return .ignored(event: order.event)
+        }
+        let transition = SessionMachine.apply(.orderCancelled, to: session.snapshot)
+        let updated = try await Self.apply(transition, to: session, in: tx, at: now, trigger: order.eventId, settings: settings)
+        return .applied(updated, event: transition.event)
+    }
+
+    // MARK: Decisions
+
+    /// Records a decision once and applies it: an approval is judged by the age policy first.
+    /// A decision for an order Vigil has no session for yet is kept and applied when it arrives.
     public func receiveDecision(_ decision: DecisionEvent, payload: String) async throws -> DecisionReceipt {
         let now = clock.now()
+        let settings = settings
         return try await store.write { tx in
             let fresh = try await tx.recordWebhook(StoredWebhook(
-                source: .veriff, eventId: decision.eventId, kind: decision.decision.rawValue,
+                source: .veriff, eventId: decision.eventId, kind: decision.status,
                 orderId: decision.orderId, payload: payload, receivedAt: now))
             guard fresh else { return .duplicate }
             var session: SessionRecord?
@@ -93,65 +220,119 @@ public struct VerificationFlow: Sendable {
             if session == nil, let verificationId = decision.verificationId {
                 session = try await tx.session(verificationId: verificationId)
             }
+            let facts = DecisionFacts(dateOfBirth: decision.dateOfBirth, documentValidUntil: decision.documentValidUntil,
+                                      decidedAt: decision.decidedAt ?? now, timeZone: settings.policy.timeZone)
+            // What the timeline keeps of a decision: never the date of birth.
             let details = JSONCoding.object([
-                "status": decision.decision.rawValue, "code": decision.code, "eventId": decision.eventId,
-                "verificationId": decision.verificationId, "reason": decision.reason])
+                "status": decision.status, "code": decision.code, "eventId": decision.eventId,
+                "verificationId": decision.verificationId, "reason": decision.reason,
+                "dateOfBirthGiven": decision.dateOfBirth != nil, "documentExpired": facts.documentExpired])
             guard let session else {
                 try await tx.log(orderId: decision.orderId, type: "decision.unknown_order", at: now, data: details)
-                try await tx.addReview(
-                    orderId: decision.orderId,
-                    reason: "\(decision.decision.rawValue) decision for an order Vigil has no session for",
-                    eventId: decision.eventId, at: now)
+                if let orderId = decision.orderId {
+                    let body = ParkedDecisionBody(eventId: decision.eventId, verificationId: decision.verificationId,
+                                                  status: decision.status, code: decision.code, reason: decision.reason, facts: facts)
+                    try await tx.parkDecision(orderId: orderId, decision: try JSONCoding.string(body), at: now)
+                } else {
+                    try await tx.addReview(orderId: nil, reason: "\(decision.status) decision naming no order Vigil knows",
+                                           eventId: decision.eventId, at: now)
+                }
                 return .unknownOrder
             }
             try await tx.log(orderId: session.orderId, type: "decision.received", at: now, data: details)
-            let transition = SessionMachine.apply(
-                .decision(decision.decision), to: session.state, refundStatus: session.refundStatus)
-            try await Self.apply(transition, to: session, in: tx, at: now, trigger: decision.eventId)
-            return .applied(state: transition.state, event: transition.event)
+            let (updated, event) = try await applyDecision(status: decision.status, facts: facts, eventId: decision.eventId,
+                                                           to: session, in: tx, at: now)
+            return .applied(state: updated.state, event: event)
         }
     }
 
+    /// Applies one decision to a session: an approval goes through the age policy; a status
+    /// Vigil does not act on is recorded and changes nothing.
+    func applyDecision(status: String, facts: DecisionFacts, eventId: String, to session: SessionRecord,
+                       in tx: any StoreTransaction, at now: Date) async throws -> (session: SessionRecord, event: String) {
+        guard let decision = VerificationDecision(rawValue: status) else {
+            try await tx.log(orderId: session.orderId, type: "decision.status_recorded", at: now,
+                             data: JSONCoding.object(["status": status]))
+            return (session, "decision.status_recorded")
+        }
+        var session = session
+        let input: SessionInput
+        if decision == .approved {
+            let rule = AgePolicy.Applied(minimumAge: session.minimumAge ?? settings.policy.minimumAge,
+                                         rule: session.ageRule ?? "default")
+            let verdict = AgeVerdict.judge(facts, rule: rule)
+            if session.state == .pending, verdict == .ofAge || verdict == .underage { session.ofAge = verdict == .ofAge }
+            input = .approved(verdict)
+        } else {
+            input = .decision(decision)
+        }
+        let transition = SessionMachine.apply(input, to: session.snapshot)
+        let updated = try await Self.apply(transition, to: session, in: tx, at: now, trigger: eventId, settings: settings)
+        return (updated, transition.event)
+    }
+
+    // MARK: Transitions
+
     /// Writes a transition: the session row, the timeline entry, and the tasks, cancellations
-    /// and review items its effects call for.
+    /// and review items its effects call for. Returns the session as written.
+    @discardableResult
     static func apply(_ transition: SessionTransition, to session: SessionRecord, in tx: any StoreTransaction,
-                      at now: Date, trigger: String) async throws {
+                      at now: Date, trigger: String, settings: FlowSettings) async throws -> SessionRecord {
         let orderId = session.orderId
         var updated = session
         updated.state = transition.state
         updated.refundStatus = transition.refundStatus
         if transition.state != session.state {
             updated.decidedAt = now
+            updated.outcomeReason = transition.reason
+            updated.reviewReason = nil
+        }
+        for effect in transition.effects {
+            if case .awaitReview(let reason) = effect { updated.reviewReason = reason }
         }
         if updated != session {
             updated.updatedAt = now
             try await tx.updateSession(updated)
         }
         try await tx.log(orderId: orderId, type: transition.event, at: now, data: JSONCoding.object([
-            "state": transition.state.rawValue, "trigger": trigger]))
+            "state": transition.state.rawValue, "reason": transition.reason?.rawValue, "trigger": trigger,
+            "ofAge": updated.ofAge, "minimumAge": updated.minimumAge, "rule": updated.ageRule]))
         for effect in transition.effects {
             switch effect {
             case .cancelTimers:
-                try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.reminder.rawValue, FlowTask.deadline.rawValue], now: now)
+                var kinds = [FlowTask.reminder.rawValue, FlowTask.deadline.rawValue]
+                // A cancelled order needs nothing more: not its session opened, not its link sent.
+                if transition.state == .cancelled {
+                    kinds += [FlowTask.openSession.rawValue, FlowTask.sendEmail.rawValue, FlowTask.updateOrder.rawValue]
+                }
+                try await tx.cancelTasks(orderId: orderId, kinds: kinds, now: now)
             case .cancelReminder:
                 try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.reminder.rawValue], now: now)
             case .releaseOrder:
                 try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.release.rawValue,
                                           payload: OrderUpdatePayload(action: .release, note: "ID verification approved")), now: now)
-            case .annotateOrder(let reason):
-                try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.annotate.rawValue,
-                                          payload: OrderUpdatePayload(action: .annotate, note: "ID verification \(reason); order refunded")), now: now)
+            case .cancelOrder(let reason):
+                try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.cancel.rawValue,
+                                          payload: OrderUpdatePayload(action: .cancel, note: OrderNotes.cancelled(reason))), now: now)
             case .refund(let reason):
-                try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason)), now: now)
+                try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason.rawValue)), now: now)
             case .sendEmail(let kind):
                 // Resubmission emails can repeat, once per decision; the others are once per order.
                 let suffix = kind == .resubmission ? CompositeKey.of(kind.rawValue, trigger) : kind.rawValue
                 try await tx.enqueue(task(.sendEmail, order: orderId, at: now, suffix: suffix,
                                           payload: EmailPayload(kind: kind)), now: now)
+            case .rememberCustomer:
+                guard settings.policy.rememberFor > 0, let minimumAge = updated.minimumAge else { continue }
+                try await tx.rememberCustomer(
+                    keys: settings.customerKeys.keys(customerId: updated.customerId, email: updated.customerEmail),
+                    minimumAge: minimumAge, verifiedAt: now, orderId: orderId)
             case .flagForReview(let reason):
                 try await tx.addReview(orderId: orderId, reason: reason, eventId: trigger, at: now)
+            case .awaitReview:
+                continue  // written with the session above
             }
         }
+        return updated
     }
 
     static func task(_ kind: FlowTask, order: String, at: Date, suffix: String? = nil) -> NewTask {
@@ -163,5 +344,18 @@ public struct VerificationFlow: Sendable {
         var new = task(kind, order: order, at: at, suffix: suffix)
         new.payload = try JSONCoding.string(payload)
         return new
+    }
+}
+
+/// The notes Vigil writes on a shop's order.
+enum OrderNotes {
+    static func cancelled(_ reason: OutcomeReason) -> String {
+        switch reason {
+        case .underage: "ID verification: the customer is under the minimum age for this order; order refunded"
+        case .documentExpired: "ID verification: the identity document had expired; order refunded"
+        case .regionBlocked: "Age-restricted goods are not sold to this region; order refunded"
+        case .expired: "ID verification was not completed in time; order refunded"
+        default: "ID verification declined; order refunded"
+        }
     }
 }

@@ -119,6 +119,45 @@ public struct EmailAccepted: Sendable, Codable, Equatable {
     public init(status: Int) { self.status = status }
 }
 
+/// A payment the shop platform has on record for an order: what the gateway knows it by, and
+/// how much of it may be refunded.
+public struct ShopPayment: Sendable, Codable, Equatable {
+    /// The gateway's charge or transaction (a Stripe PaymentIntent or charge, an Authorize.Net
+    /// transaction id).
+    public var reference: String
+    public var amount: Decimal
+    public var currency: String?
+
+    public init(reference: String, amount: Decimal, currency: String?) {
+        self.reference = reference
+        self.amount = amount
+        self.currency = currency
+    }
+}
+
+/// How an order's refund is split over its payments: in order, each payment refunded up to what
+/// is left of the total, so the refunds never add up to more than the order's total, and an
+/// amount that is not positive is never sent.
+public enum RefundPlan {
+    public static func capped(_ payments: [ShopPayment], total: Decimal) -> [ShopPayment] {
+        var left = total
+        var plan: [ShopPayment] = []
+        for payment in payments where left > 0 && payment.amount > 0 {
+            var share = payment
+            share.amount = min(payment.amount, left)
+            left -= share.amount
+            plan.append(share)
+        }
+        return plan
+    }
+}
+
+/// What the shop platform reports of an order's payments.
+public struct ShopPayments: Sendable, Codable, Equatable {
+    public var payments: [ShopPayment]
+    public init(payments: [ShopPayment]) { self.payments = payments }
+}
+
 /// An order update the shop platform accepted.
 public struct OrderUpdated: Sendable, Codable, Equatable {
     public var status: Int
@@ -165,9 +204,12 @@ extension PaymentGateway {
     public var requiresPaymentReference: Bool { false }
 }
 
-/// The shop platform (Lightspeed), for releasing and annotating orders.
+/// The shop platform (Lightspeed): holding, releasing, cancelling and annotating orders, and
+/// reading the payments of orders that came from it without naming one.
 public protocol ShopPlatform: Sendable {
     func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws -> ProviderReply<OrderUpdated>
+    /// The order's payments as the shop has them on record (at most `orderTotal` in all).
+    func payments(orderId: String, orderTotal: Decimal, currency: String?, call: ProviderCall) async throws -> ProviderReply<ShopPayments>
     func check() async -> ProviderCheck
 }
 

@@ -46,5 +46,13 @@ struct SandboxShop: ShopPlatform {
                           request: update)
     }
 
+    /// In sandbox the shop reports one payment for the whole order, so refunds can be tried.
+    func payments(orderId: String, orderTotal: Decimal, currency: String?, call: ProviderCall) async throws -> ProviderReply<ShopPayments> {
+        struct Query: Encodable { var orderId: String }
+        let payment = ShopPayment(reference: "sandbox-\(orderId)", amount: orderTotal, currency: currency)
+        return try ProviderReply(ShopPayments(payments: [payment]), provider: .lightspeed, operation: .listPayments,
+                                 mode: .sandbox, request: Query(orderId: orderId))
+    }
+
     func check() async -> ProviderCheck { .safeMode }
 }

@@ -56,6 +56,7 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     OrderRoutes(access: admin).register(on: table)
     TaskRoutes(access: admin).register(on: table)
     LogRoutes(access: admin).register(on: table)
+    CustomerRoutes(access: admin).register(on: table)
     table.timeout = nil
     table.get("/openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/yaml"],

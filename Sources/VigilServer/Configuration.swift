@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import VigilCore
+import VigilFlow
 import VigilProviders
 
 /// A configuration value that cannot be used; `description` is the one-line reason, naming the
@@ -80,7 +81,16 @@ public struct VigilConfig: Sendable {
     public var emailTemplates: [EmailKind: String] = [:]
     /// Authorize.Net's API login id (its transaction key is VIGIL_PAYMENTS_API_KEY).
     public var paymentsLoginId: Secret?
-    public var lightspeedReleaseStatus = "processing_awaiting_shipment"
+    /// The status that holds an order waiting for its check; `none` holds nothing.
+    public var lightspeedHoldStatus = "on_hold"
+    /// The status that lifts the hold of an approved order (Lightspeed's write-only `off_hold`).
+    public var lightspeedReleaseStatus = "off_hold"
+    /// The age policy, from `VIGIL_POLICY_FILE` or from `VIGIL_MINIMUM_AGE` and its siblings.
+    public var policy = AgePolicy()
+    /// Where the policy came from, for the logs and the console.
+    public var policyFile: String?
+    /// Keys customers' keyed hashes (returning customers, lookups by email).
+    public var dataKey: Secret?
     public var providerHTTP = ProviderHTTPSettings()
     /// The live providers' settings, complete; nil in sandbox mode.
     public var live: LiveProviderSettings?
@@ -115,6 +125,7 @@ public struct VigilConfig: Sendable {
         try config.readAccess(reader)
         try config.readLogging(reader)
         try config.readLimits(reader)
+        try config.readPolicy(reader)
         try config.checkProduction()
         try readProviderSettings(reader, into: &config)
         return config
@@ -227,6 +238,46 @@ public struct VigilConfig: Sendable {
         }
     }
 
+    mutating func readPolicy(_ reader: EnvReader) throws(ConfigError) {
+        dataKey = try reader.secret("VIGIL_DATA_KEY")
+        if let key = dataKey, key.value.utf8.count < 32 {
+            throw ConfigError("VIGIL_DATA_KEY", "must be at least 32 characters of random text (e.g. openssl rand -hex 32)")
+        }
+        let simple = ["VIGIL_MINIMUM_AGE", "VIGIL_TIME_ZONE", "VIGIL_REMEMBER_CUSTOMERS"].filter { reader.string($0) != nil }
+        if let path = reader.string("VIGIL_POLICY_FILE") {
+            if let both = simple.first {
+                throw ConfigError(both, "VIGIL_POLICY_FILE is set too; put this setting in the policy file instead")
+            }
+            do {
+                policy = try PolicyFile.load(path: path)
+            } catch {
+                throw ConfigError("VIGIL_POLICY_FILE", "\(path): \(error)")
+            }
+            policyFile = path
+            return
+        }
+        if let text = reader.string("VIGIL_MINIMUM_AGE") {
+            guard let n = Int(text), (0...125).contains(n) else {
+                throw ConfigError("VIGIL_MINIMUM_AGE", "'\(text)' is not an age (0-125)")
+            }
+            policy.minimumAge = n
+        }
+        if let name = reader.string("VIGIL_TIME_ZONE") {
+            guard let zone = TimeZone(identifier: name) else {
+                throw ConfigError("VIGIL_TIME_ZONE", "'\(name)' is not a time zone; use an IANA name such as America/New_York")
+            }
+            policy.timeZone = zone
+        }
+        if let text = reader.string("VIGIL_REMEMBER_CUSTOMERS") {
+            policy.rememberFor = text == "0" ? 0 : (try reader.duration("VIGIL_REMEMBER_CUSTOMERS") ?? policy.rememberFor)
+        }
+    }
+
+    /// The keyed hashes' key: `VIGIL_DATA_KEY`, or in development a fixed one (and a warning).
+    public var customerKeys: CustomerKeys {
+        CustomerKeys(secret: dataKey ?? Secret("vigil-development-data-key-not-for-production-use"))
+    }
+
     /// Production refuses what would be unsafe there: the embedded database and unsigned webhooks.
     func checkProduction() throws(ConfigError) {
         guard environment == .production else { return }
@@ -238,6 +289,9 @@ public struct VigilConfig: Sendable {
         }
         if veriffSharedSecrets.isEmpty {
             throw ConfigError("VIGIL_VERIFF_SHARED_SECRET", "production rejects unsigned decision webhooks; set the secret (or VIGIL_VERIFF_SHARED_SECRET_FILE)")
+        }
+        if dataKey == nil {
+            throw ConfigError("VIGIL_DATA_KEY", "production needs a key for customers' keyed hashes; set 32+ random characters (or VIGIL_DATA_KEY_FILE)")
         }
     }
 
@@ -269,6 +323,7 @@ public struct VigilConfig: Sendable {
         config.veriffCallbackURL = try reader.url("VIGIL_VERIFF_CALLBACK_URL")
         config.paymentsLoginId = try reader.secret("VIGIL_PAYMENTS_LOGIN_ID")
         if let status = reader.string("VIGIL_LIGHTSPEED_RELEASE_STATUS") { config.lightspeedReleaseStatus = status }
+        if let status = reader.string("VIGIL_LIGHTSPEED_HOLD_STATUS") { config.lightspeedHoldStatus = status }
         for (kind, variable) in templateVariables {
             if let id = reader.string(variable) { config.emailTemplates[kind] = id }
         }
@@ -325,7 +380,17 @@ public struct VigilConfig: Sendable {
             emailFrom: try required(config.emailFrom, "VIGIL_EMAIL_FROM", "a sender address"),
             emailTemplates: templates, paymentsBaseURL: paymentsBase, gateway: gateway,
             lightspeedBaseURL: try required(config.lightspeedBaseURL, "VIGIL_LIGHTSPEED_BASE_URL", "the shop's API URL, e.g. https://api.webshopapp.com/en"),
-            lightspeedCredentials: lightspeedToken, lightspeedReleaseStatus: config.lightspeedReleaseStatus)
+            lightspeedCredentials: lightspeedToken, lightspeedHoldStatus: config.lightspeedHoldStatus,
+            lightspeedReleaseStatus: config.lightspeedReleaseStatus)
+    }
+
+    /// Whether orders waiting for their check are held at the shop.
+    public var holdsOrders: Bool { lightspeedHoldStatus.lowercased() != "none" }
+
+    /// The flow's settings from this configuration.
+    public var flowSettings: FlowSettings {
+        FlowSettings(verificationDeadline: verificationDeadline, reminderAfter: reminderAfter, policy: policy,
+                     holdOrders: holdsOrders, customerKeys: customerKeys)
     }
 
     /// True when webhooks of this kind are accepted without a signature (development only).

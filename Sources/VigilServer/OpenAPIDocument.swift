@@ -27,7 +27,9 @@ paths:
         Two forms. The contract's JSON (OrderEvent), signed with X-Signature, the hex HMAC-SHA256 of
         the raw body under the Lightspeed secret; or Lightspeed eCom's own order webhook
         (LightspeedOrderWebhook), signed as Lightspeed signs it: X-Signature, the hex MD5 of the raw
-        body followed by the secret. The first delivery of an order.created opens a session (202); a repeat is 200 idempotent;
+        body followed by the secret. The first delivery of an order.created is checked against the
+        age policy and opens a session (202); order.updated and order.cancelled (or Lightspeed's
+        X-Event orders/updated with status cancelled) change it (202); a repeat is 200 idempotent;
         other event types are recorded and answered 200 ignored.
       parameters:
         - $ref: '#/components/parameters/RequestID'
@@ -54,7 +56,7 @@ paths:
                   - $ref: '#/components/schemas/Idempotent'
                   - $ref: '#/components/schemas/Ignored'
         '202':
-          description: The session was opened
+          description: The order's session (opened, or decided at once by the policy), or the session an update or a cancellation changed
           headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
           content:
             application/json:
@@ -331,6 +333,28 @@ paths:
         '400': {$ref: '#/components/responses/Problem'}
         '401': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/verified-customers:
+    delete:
+      tags: [admin]
+      operationId: revokeVerifiedCustomer
+      summary: Forget a customer verified of age, so their next order is checked again
+      security: [{adminToken: []}]
+      parameters:
+        - {name: email, in: query, required: false, schema: {type: string, maxLength: 320}}
+        - {name: customerId, in: query, required: false, schema: {type: string, maxLength: 200}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: How many remembered verifications ended
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Revoked'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
 components:
   securitySchemes:
     adminToken:
@@ -396,7 +420,9 @@ components:
         detail: {type: string}
         requestId: {type: string}
     SessionState:
-      enum: [pending, approved, declined, expired]
+      enum: [pending, approved, declined, expired, not_required, cancelled]
+    OutcomeReason:
+      enum: [declined, underage, document_expired, region_blocked, expired, verified, returning_customer, not_required, order_cancelled]
     RefundStatus:
       enum: [none, refund_pending, refunded, refund_failed]
     TaskState:
@@ -413,6 +439,23 @@ components:
         customerId: {type: string}
         customerName: {type: string}
         paymentId: {type: string, description: "The gateway's charge or transaction to refund"}
+        lineItems:
+          type: array
+          description: What the policy's verification rules look at
+          items:
+            type: object
+            properties:
+              sku: {type: string}
+              quantity: {type: integer}
+              tags: {type: array, items: {type: string}}
+              categories: {type: array, items: {type: string}}
+        shippingAddress:
+          type: object
+          required: [country]
+          properties:
+            country: {type: string, description: ISO 3166-1 alpha-2}
+            state: {type: string, description: The subdivision after the dash in ISO 3166-2 (CA in US-CA)}
+        customerTags: {type: array, items: {type: string}}
         timestamp:
           type: [string, number]
           description: When the event was sent (RFC 3339 or seconds since 1970); older than VIGIL_WEBHOOK_MAX_AGE is refused as a replay
@@ -441,19 +484,30 @@ components:
           required: [id, status]
           properties:
             id: {type: string}
-            status: {enum: [approved, declined, resubmission_requested, expired, abandoned]}
+            status: {type: string, description: 'approved, declined, resubmission_requested, expired, abandoned or review; others are recorded without action'}
             code: {type: integer}
             vendorData: {type: string}
             reason: {type: [string, 'null']}
+            decisionTime: {type: string, format: date-time}
+            person:
+              type: [object, 'null']
+              properties:
+                dateOfBirth: {type: [string, 'null'], description: YYYY-MM-DD; read to judge the age, never kept}
+            document:
+              type: [object, 'null']
+              properties:
+                validUntil: {type: [string, 'null'], description: YYYY-MM-DD; an expired document is declined}
     ShortDecision:
       type: object
       required: [event, id, status]
       properties:
         event: {type: string, examples: [verification.updated]}
         id: {type: string}
-        status: {enum: [approved, declined, resubmission_requested, expired, abandoned]}
+        status: {type: string}
         orderId: {type: string}
         timestamp: {type: [string, number], description: When the event was sent}
+        dateOfBirth: {type: string, description: YYYY-MM-DD}
+        documentValidUntil: {type: string, description: YYYY-MM-DD}
     Session:
       type: object
       additionalProperties: false
@@ -467,6 +521,11 @@ components:
         createdAt: {type: string, format: date-time}
         decidedAt: {type: string, format: date-time}
         verificationUrl: {type: string}
+        reason: {$ref: '#/components/schemas/OutcomeReason'}
+        minimumAge: {type: integer, description: The policy's minimum age for this order}
+        ageRule: {type: string, description: 'The rule it came from: default, or a region such as US-CA'}
+        ofAge: {type: boolean, description: Whether the verified customer was of age}
+        review: {type: string, description: Why a person must decide; the deadline does not expire the order meanwhile}
     Task:
       type: object
       additionalProperties: false
@@ -497,6 +556,12 @@ components:
         createdAt: {type: string, format: date-time}
         decidedAt: {type: string, format: date-time}
         verificationUrl: {type: string}
+        reason: {$ref: '#/components/schemas/OutcomeReason'}
+        minimumAge: {type: integer}
+        ageRule: {type: string}
+        ofAge: {type: boolean}
+        review: {type: string}
+        region: {type: string}
         customerEmail: {type: string}
         verificationId: {type: string}
         tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
@@ -613,6 +678,12 @@ components:
         event: {type: string}
         review: {type: boolean}
         detail: {type: string}
+    Revoked:
+      type: object
+      additionalProperties: false
+      required: [revoked]
+      properties:
+        revoked: {type: integer}
     Liveness:
       type: object
       additionalProperties: false

@@ -73,7 +73,7 @@ public enum VigilRuntime {
     public static func workers(_ config: VigilConfig, store: any Store, providers: Providers, clock: any VigilClock,
                                status: SchedulerStatus, metrics: QueueMetrics = .disabled,
                                logger: Logger) -> TaskWorkers<any StoreTransaction> {
-        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
+        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock, settings: config.flowSettings)
         let owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
         let taskStore = store.taskStore
         let queues = FlowQueues.defaults(concurrency: config.workerConcurrency).map { queue -> QueueWorker<any StoreTransaction> in
@@ -104,8 +104,7 @@ public enum VigilRuntime {
 
     static func serve(_ config: VigilConfig, store: any Store, providers: Providers, metrics: VigilMetrics,
                       clock: SystemClock, logger: Logger) async throws {
-        let flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
-            verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
+        let flow = VerificationFlow(store: store, clock: clock, settings: config.flowSettings)
         let status = SchedulerStatus()
         let workers = workers(config, store: store, providers: providers, clock: clock, status: status,
                               metrics: metrics.queue, logger: logger)
@@ -119,6 +118,7 @@ public enum VigilRuntime {
             "version": .string(VigilVersion.current), "address": "\(config.host):\(config.port)",
             "environment": .string(config.environment.rawValue), "providers": .string(config.providers.rawValue),
             "database": .string(describe(config.database)),
+            "policy": .string((config.policyFile.map { "\($0): " } ?? "") + PolicyFile.summary(config.policy)),
         ])
         // Services stop in reverse order: the HTTP server drains first, then the workers finish
         // or hand back their tasks; the store closes after the group returns.
@@ -142,6 +142,9 @@ public enum VigilRuntime {
         }
         if config.providers == .sandbox {
             warnings.append("providers are in sandbox mode: calls are recorded in the outbox, nothing is sent")
+        }
+        if config.dataKey == nil {
+            warnings.append("VIGIL_DATA_KEY is not set: customers' keyed hashes use a development key (production refuses to start without one)")
         }
         if config.live != nil, config.veriffCallbackURL == nil {
             warnings.append("VIGIL_VERIFF_CALLBACK_URL is not set: Veriff sends decisions to the integration's configured webhook URL")

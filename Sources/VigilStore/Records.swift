@@ -20,11 +20,28 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var updatedAt: Date
     public var decidedAt: Date?
+    /// Why the session ended as it did.
+    public var outcomeReason: OutcomeReason?
+    /// The policy's minimum age for this order, and the rule it came from (`default`, `US-CA`).
+    public var minimumAge: Int?
+    public var ageRule: String?
+    /// Whether the verified customer was of age; nil until a decision said.
+    public var ofAge: Bool?
+    /// Where the order ships, as `US` or `US-CA`.
+    public var region: String?
+    /// Set while a person must decide (the provider's review, an approval without a date of
+    /// birth): the deadline then flags the order instead of expiring it.
+    public var reviewReason: String?
+    public var source: OrderSource
+    /// A keyed hash of the customer's normalised email.
+    public var customerKey: String?
 
     public init(orderId: String, state: SessionState, refundStatus: RefundStatus, customerEmail: String,
                 customerName: String?, customerId: String?, orderTotal: Decimal, currency: String?,
                 paymentId: String?, verificationId: String?, verificationURL: String?, deadline: Date,
-                reminderAt: Date?, createdAt: Date, updatedAt: Date, decidedAt: Date?) {
+                reminderAt: Date?, createdAt: Date, updatedAt: Date, decidedAt: Date?,
+                outcomeReason: OutcomeReason? = nil, minimumAge: Int? = nil, ageRule: String? = nil, ofAge: Bool? = nil,
+                region: String? = nil, reviewReason: String? = nil, source: OrderSource = .contract, customerKey: String? = nil) {
         self.orderId = orderId
         self.state = state
         self.refundStatus = refundStatus
@@ -41,6 +58,50 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.decidedAt = decidedAt
+        self.outcomeReason = outcomeReason
+        self.minimumAge = minimumAge
+        self.ageRule = ageRule
+        self.ofAge = ofAge
+        self.region = region
+        self.reviewReason = reviewReason
+        self.source = source
+        self.customerKey = customerKey
+    }
+
+    public var snapshot: SessionSnapshot {
+        SessionSnapshot(state: state, refundStatus: refundStatus, awaitingReview: reviewReason)
+    }
+}
+
+/// A customer verified of age, remembered by a keyed hash of their shop customer id or email.
+public struct VerifiedCustomer: Sendable, Equatable {
+    public var customerKey: String
+    /// The highest minimum age they were verified against.
+    public var minimumAge: Int
+    public var verifiedAt: Date
+    public var orderId: String
+
+    public init(customerKey: String, minimumAge: Int, verifiedAt: Date, orderId: String) {
+        self.customerKey = customerKey
+        self.minimumAge = minimumAge
+        self.verifiedAt = verifiedAt
+        self.orderId = orderId
+    }
+}
+
+/// A decision kept until its order arrives.
+public struct ParkedDecision: Sendable, Equatable {
+    public var id: Int64
+    public var orderId: String
+    /// The decision as JSON (what the flow needs of it; never a date of birth).
+    public var decision: String
+    public var receivedAt: Date
+
+    public init(id: Int64, orderId: String, decision: String, receivedAt: Date) {
+        self.id = id
+        self.orderId = orderId
+        self.decision = decision
+        self.receivedAt = receivedAt
     }
 }
 

@@ -25,6 +25,17 @@ public protocol StoreTransaction: AnyObject {
     func log(orderId: String?, type: String, at: Date, data: String) async throws
     func addReview(orderId: String?, reason: String, eventId: String?, at: Date) async throws
     func appendAudit(_ entry: AuditRecord) async throws
+    /// Remembers a customer as verified of age, under each of their keys.
+    func rememberCustomer(keys: [String], minimumAge: Int, verifiedAt: Date, orderId: String) async throws
+    /// The customer verified of age since `since` under any of `keys`, not revoked.
+    func verifiedCustomer(keys: [String], since: Date) async throws -> VerifiedCustomer?
+    /// Keeps a decision that arrived before its order.
+    func parkDecision(orderId: String, decision: String, at: Date) async throws
+    /// The decisions kept for an order, marked applied.
+    func takeParkedDecisions(orderId: String, at: Date) async throws -> [ParkedDecision]
+    /// How many of the order's tasks of these kinds are still to run.
+    func countActiveTasks(orderId: String, kinds: [String]) async throws -> Int
+
     /// Records a provider call under its idempotency key (written when the transaction closes);
     /// a second record with the same key writes nothing: the first stands.
     func recordOutbox(_ entry: OutboxRecord) async throws
@@ -82,6 +93,8 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
 
     /// Cancels a task by id; false when it had already finished (not an error).
     func cancelTask(id: Int64, now: Date) async throws -> Bool
+    /// Forgets a verified customer under any of `keys`; how many were remembered.
+    func revokeVerifiedCustomer(keys: [String], at: Date) async throws -> Int
     /// Re-drives a dead task: a fresh set of attempts, due now.
     func retryDeadTask(id: Int64, now: Date) async throws -> Bool
 

@@ -13,7 +13,7 @@ struct VigilCommand: AsyncParsableCommand {
         abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
         discussion: EnvironmentHelp.all,
         version: VigilVersion.current,
-        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self])
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self])
 
     /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
     static func main() async {
@@ -163,6 +163,31 @@ struct Events: AsyncParsableCommand {
             try await VigilRuntime.withRunningStore(config, logger: logger) { store in
                 let out = FileHandle.standardOutput
                 try await EventExport.forEachPage(store, since: since, until: until) { out.write(Data($0.utf8)) }
+            }
+        }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Work with the age policy file.",
+        subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a policy file; exit 2 with one line naming the bad entry.",
+            discussion: "The format is described in the README (Age policy) and in docs/policy.example.yaml.")
+
+        @Argument(help: "The policy file (YAML).")
+        var file: String
+
+        func run() async throws {
+            do {
+                let policy = try PolicyFile.load(path: file)
+                print("\(file): ok — \(PolicyFile.summary(policy))")
+            } catch {
+                VigilCommand.fail("vigil: \(file): \(error)", code: 2)
             }
         }
     }

@@ -31,6 +31,7 @@ struct DatabaseOutageTests {
             "VIGIL_DATABASE_URL": "postgres://vigil@127.0.0.1:\(port)/vigil?sslmode=disable",
             "VIGIL_DB_CONNECT_TIMEOUT": "2s", "VIGIL_ENV": "production", "VIGIL_PROVIDERS": "sandbox",
             "VIGIL_LIGHTSPEED_WEBHOOK_SECRET": "a", "VIGIL_VERIFF_SHARED_SECRET": "b",
+            "VIGIL_DATA_KEY": String(repeating: "k", count: 32),
         ])
         #expect(r.status == 1)
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("vigil:") }

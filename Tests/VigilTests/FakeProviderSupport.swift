@@ -125,7 +125,7 @@ func liveSettings(base: String, gateway: LiveProviderSettings.Gateway = .stripe(
         emailTemplates: [.verificationLink: "d-link", .reminder: "d-reminder", .approved: "d-approved",
                          .declined: "d-declined", .expired: "d-expired"],
         paymentsBaseURL: base, gateway: gateway, lightspeedBaseURL: base,
-        lightspeedCredentials: Secret("ls-key:ls-secret"), lightspeedReleaseStatus: "processing_awaiting_shipment")
+        lightspeedCredentials: Secret("ls-key:ls-secret"), lightspeedHoldStatus: "on_hold", lightspeedReleaseStatus: "processing_awaiting_shipment")
 }
 
 let testCall = ProviderCall(orderId: "L1", taskId: 7, idempotencyKey: "vigil_0123456789abcdef0123")

@@ -38,7 +38,7 @@ struct FlowTests {
             #expect(expired.refundStatus == .refunded)
             let outbox = try await h.outbox("A1")
             #expect(outbox.filter { $0.operation == .refund }.count == 1)
-            #expect(outbox.filter { $0.operation == .updateOrder }.count == 1)
+            #expect(outbox.filter { $0.operation == .updateOrder }.count == 2, "held, then cancelled")
             #expect(try await h.emails("A1") == ["verification_link", "reminder", "expired"])
             let timeline = try await store.eventLog(orderId: "A1").map(\.type)
             #expect(timeline.contains("session.expired") && timeline.contains("refund.completed"))
@@ -67,7 +67,7 @@ struct FlowTests {
             #expect(s.state == .approved && s.refundStatus == .none)
             let outbox = try await h.outbox("A2")
             #expect(outbox.filter { $0.operation == .refund }.isEmpty)
-            #expect(outbox.filter { $0.operation == .updateOrder }.count == 1)
+            #expect(outbox.filter { $0.operation == .updateOrder }.count == 2, "held, then released")
             #expect(try await h.emails("A2") == ["verification_link", "approved"])
         }
     }
@@ -120,7 +120,7 @@ struct FlowTests {
             try await h.drain()
             let s = try #require(try await store.session(orderId: "A5"))
             #expect(s.state == .expired && s.refundStatus == .refunded)
-            #expect(try await h.outbox("A5").filter { $0.operation == .updateOrder }.count == 1, "no release after expiry")
+            #expect(try await h.outbox("A5").filter { $0.operation == .updateOrder }.count == 2, "held and cancelled; no release after expiry")
             #expect(try await store.reviews(limit: 10).contains { $0.orderId == "A5" && $0.reason.contains("approved") })
             #expect(try await store.eventLog(orderId: "A5").map(\.type).contains("decision.late"))
 
@@ -144,12 +144,21 @@ struct FlowTests {
             #expect(try await h.flow.receiveDecision(d, payload: "{}") == .duplicate)
             #expect(try await store.tasks(orderId: "A7").filter { $0.kind == "refund" }.count == 1)
 
+            // A decision for an order Vigil does not have yet is kept until the order arrives.
             #expect(try await h.flow.receiveDecision(h.decision("ghost", .approved), payload: "{}") == .unknownOrder)
-            #expect(try await store.reviews(limit: 10).contains { $0.orderId == "ghost" })
             #expect(try await store.eventLog(orderId: "ghost").map(\.type) == ["decision.unknown_order"])
+            // One that names no order at all goes to a person.
+            let orphan = DecisionEvent(eventId: "evt_orphan", orderId: nil, verificationId: "v-unknown", decision: .approved)
+            #expect(try await h.flow.receiveDecision(orphan, payload: "{}") == .unknownOrder)
+            #expect(try await store.reviews(limit: 10).contains { $0.eventId == "evt_orphan" })
 
+            // A cancellation of an order already decided changes nothing.
             let cancel = OrderEvent(event: "order.cancelled", orderId: "A7", customerEmail: "a@b.c", orderTotal: 1)
-            #expect(try await h.flow.receiveOrder(cancel, payload: "{}") == .ignored(event: "order.cancelled"))
+            guard case .applied(let after, let event) = try await h.flow.receiveOrder(cancel, payload: "{}") else {
+                Issue.record("expected the cancellation to be applied")
+                return
+            }
+            #expect(after.state == .declined && event == "order.cancelled_after_outcome")
         }
     }
 

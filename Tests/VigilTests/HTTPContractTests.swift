@@ -59,7 +59,7 @@ struct HTTPContractTests {
             let again = try await post(client, "/api/v1/post-purchase/webhook", Self.orderBody)
             #expect(again.status == .ok)
             #expect(try json(again)["idempotent"] as? Bool == true)
-            #expect(try await h.store.tasks(orderId: "H1").count == 3)
+            #expect(try await h.store.tasks(orderId: "H1").count == 4, "open the session, hold the order, reminder, deadline")
         }
     }
 
@@ -92,7 +92,7 @@ struct HTTPContractTests {
                 let r = try await post(client, "/api/v1/veriff/webhook", veriff, headers: [(header, Self.signed("vs", veriff))])
                 #expect(r.status == (header == "X-HMAC-SIGNATURE" ? .accepted : .ok), "\(header)")
             }
-            let short = #"{"event":"verification.updated","id":"evt_9","status":"approved","orderId":"H3"}"#
+            let short = #"{"event":"verification.updated","id":"evt_9","status":"approved","orderId":"H3","dateOfBirth":"1990-01-01"}"#
             let r = try await post(client, "/api/v1/veriff/webhook", short, headers: [("X-Signature", Self.signed("vs", short))])
             #expect(r.status == .accepted)
             #expect(try json(r)["status"] as? String == "approved")
@@ -182,7 +182,8 @@ struct HTTPContractTests {
             let timeline = try #require(body["timeline"] as? [[String: Any]])
             #expect(timeline.first?["type"] as? String == "order.received")
             let outbox = try #require(body["outbox"] as? [[String: Any]])
-            #expect(outbox.map { $0["operation"] as? String } == ["create_session", "send_email"])
+            #expect(Set(outbox.compactMap { $0["operation"] as? String }) == ["create_session", "send_email", "update_order"],
+                    "the session opened, the link emailed, the order held")
             #expect(outbox.allSatisfy { ($0["idempotencyKey"] as? String)?.hasPrefix("vigil_") == true && $0["provider"] is String && $0["at"] is String })
         }
     }
@@ -215,7 +216,7 @@ struct HTTPContractTests {
                 #expect(statuses.filter { $0 == .accepted }.count == 1)
                 #expect(statuses.filter { $0 == .ok }.count == 19)
             }
-            #expect(try await store.tasks(orderId: "H1").count == 3)
+            #expect(try await store.tasks(orderId: "H1").count == 4)
             #expect(try await store.eventLog(orderId: "H1").filter { $0.type == "session.created" }.count == 1)
         }
     }

@@ -94,10 +94,10 @@ struct LiveModeTests {
         #expect(error(env).map { !$0.description.contains("sk_live_x") } == true)
     }
 
-    @Test("Veriff decision codes map when the status is absent: 9001, 9102, 9103, 9104, 9121")
+    @Test("Veriff decision codes map when the status is absent, as Veriff's status table gives them: 9001, 9102, 9103, 9104, 9121")
     func decisionCodes() throws {
         let cases: [(Int, VerificationDecision)] = [(9001, .approved), (9102, .declined), (9103, .resubmissionRequested),
-                                                    (9104, .expired), (9121, .abandoned)]
+                                                    (9104, .expired), (9121, .review)]
         for (code, expected) in cases {
             let body = #"{"status":"success","verification":{"id":"s1","code":\#(code),"vendorData":"O1"}}"#
             #expect(try WebhookParser.decision(from: Data(body.utf8)).decision == expected)

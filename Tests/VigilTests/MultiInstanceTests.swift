@@ -32,7 +32,7 @@ struct MultiInstanceTests {
             #"{"event":"order.created","orderId":"M\#(i)","customerEmail":"m\#(i)@example.com","orderTotal":10,"paymentId":"ch_\#(i)"}"#
         }
         func decisionBody(_ i: Int) -> String {
-            #"{"event":"verification.updated","id":"evt_M\#(i)","status":"approved","orderId":"M\#(i)"}"#
+            #"{"event":"verification.updated","id":"evt_M\#(i)","status":"approved","orderId":"M\#(i)","dateOfBirth":"1990-01-01"}"#
         }
         /// Sends like a shop platform would: to the given instance, retrying on the other if it is gone.
         let (urlA, urlB) = (a.baseURL, b.baseURL)

@@ -18,7 +18,8 @@ struct OpenAPIBodyTests {
         SessionRecord(orderId: "A1", state: .pending, refundStatus: .none, customerEmail: "a@example.com", customerName: "Ada",
                       customerId: "c1", orderTotal: 50, currency: "USD", paymentId: "pi_1", verificationId: "v1",
                       verificationURL: "https://example.com/v/1", deadline: at, reminderAt: at, createdAt: at, updatedAt: at,
-                      decidedAt: at)
+                      decidedAt: at, outcomeReason: .underage, minimumAge: 21, ageRule: "US-CA", ofAge: false, region: "US-CA",
+                      reviewReason: "under review at the ID provider")
     }
 
     static var task: TaskView {
@@ -50,9 +51,12 @@ struct OpenAPIBodyTests {
             "OrderPage": [OrderPage(orders: [summary], nextCursor: "abc")],
             "OrderView": [OrderDetail(orderId: s.orderId, status: s.state, refundStatus: s.refundStatus, deadline: s.deadline,
                                       createdAt: s.createdAt, reminderAt: s.reminderAt, verificationUrl: s.verificationURL,
-                                      decidedAt: s.decidedAt, customerEmail: s.customerEmail, verificationId: s.verificationId,
+                                      decidedAt: s.decidedAt, reason: s.outcomeReason, minimumAge: s.minimumAge,
+                                      ageRule: s.ageRule, ofAge: s.ofAge, review: s.reviewReason, region: s.region,
+                                      customerEmail: s.customerEmail, verificationId: s.verificationId,
                                       tasks: [task], timeline: [timeline], outbox: [outbox])],
             "TaskList": [TaskList(tasks: [task])],
+            "Revoked": [RevokedBody(revoked: 1)],
             "TaskRetried": [TaskRetried(retried: true, task: task)],
             "TaskCancelled": [TaskCancelled(cancelled: false, task: task)],
             "ReviewList": [ReviewList(reviews: [ReviewView(ReviewRecord(id: 1, orderId: "A1", reason: "r", eventId: "e", createdAt: at))])],

@@ -102,9 +102,11 @@ struct Harness {
                    currency: "USD", customerName: "Ada", paymentId: paymentId)
     }
 
-    func decision(_ orderId: String, _ decision: VerificationDecision, id: String? = nil) -> DecisionEvent {
+    /// A decision for the order; an approval names an adult (born 1990-01-01) unless told otherwise.
+    func decision(_ orderId: String, _ decision: VerificationDecision, id: String? = nil,
+                  dateOfBirth: LocalDate? = LocalDate(year: 1990, month: 1, day: 1)) -> DecisionEvent {
         DecisionEvent(eventId: id ?? "evt_\(orderId)_\(decision.rawValue)", orderId: orderId, verificationId: nil,
-                      decision: decision)
+                      decision: decision, dateOfBirth: decision == .approved ? dateOfBirth : nil, decidedAt: clock.now())
     }
 
     func outbox(_ orderId: String) async throws -> [OutboxRecord] { try await store.outbox(orderId: orderId) }

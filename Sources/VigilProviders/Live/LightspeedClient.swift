@@ -1,29 +1,85 @@
 import Foundation
 import VigilCore
 
-/// Lightspeed eCom (C-Series), the shop platform: after a decision or an expiry the order is
-/// released (its status set to the configured "ready to ship" status) or annotated (the note
-/// written to the order's internal memo), through the REST API's order resource
-/// (PUT {base}/orders/{id}.json, `{"order":{...}}`, HTTP Basic with the API key and secret;
-/// https://developers.lightspeedhq.com/ecom/endpoints/order/). `base` is the shop's cluster and
-/// language, e.g. https://api.webshopapp.com/en.
+/// Lightspeed eCom (C-Series), the shop platform, through the REST API's order resource
+/// (https://developers.lightspeedhq.com/ecom/endpoints/order/; `{"order":{...}}`, HTTP Basic with
+/// the API key and secret; `base` is the shop's cluster and language, e.g.
+/// https://api.webshopapp.com/en):
+/// - hold: `PUT /orders/{id}.json` with the hold status (`on_hold`), so the order is not fulfilled
+/// - release: the release status (`off_hold`, Lightspeed's write-only status that lifts a hold)
+/// - cancel: status `cancelled` with the reason in the internal `memo` (the API offers no restock)
+/// - annotate: the note in `memo`
+/// - payments: `GET /orders/{id}.json`. Lightspeed documents no payments endpoint and no gateway
+///   transaction field: payment apps keep their transaction in `paymentData`, whose shape is the
+///   app's. Vigil reads a `payments` or `transactions` list of `{id|reference|transactionId,
+///   amount}` there, or else one reference under a usual key (`transactionId`, `paymentIntent`,
+///   `charge`, ...) for the order's total; an order not `paid` or `partially_paid` has none.
 struct LightspeedClient: ShopPlatform {
     let http: ProviderHTTPClient
     let baseURL: String
     /// `key:secret`, sent as HTTP Basic credentials.
     let credentials: Secret
+    let holdStatus: String
     let releaseStatus: String
 
     func updateOrder(_ update: OrderUpdate, call: ProviderCall) async throws -> ProviderReply<OrderUpdated> {
-        let fields: [String: Any] = update.action == .release ? ["status": releaseStatus] : ["memo": update.note]
+        let fields: [String: Any]
+        switch update.action {
+        case .hold: fields = ["status": holdStatus]
+        case .release: fields = ["status": releaseStatus]
+        case .cancel: fields = ["status": "cancelled", "memo": update.note]
+        case .annotate: fields = ["memo": update.note]
+        }
         let body = try ProviderJSON.encode(["order": fields])
-        let id = update.orderId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? update.orderId
-        let response = try await http.send(OutboundRequest(.PUT, "\(baseURL)/orders/\(id).json", headers: [
+        let response = try await http.send(OutboundRequest(.PUT, "\(baseURL)/orders/\(Self.path(update.orderId)).json", headers: [
             ("Authorization", authorization),
             ("Content-Type", "application/json"),
         ], body: body), provider: .lightspeed, operation: .updateOrder)
         return try ProviderReply(OrderUpdated(status: response.status), provider: .lightspeed, operation: .updateOrder,
                                  mode: .live, request: update)
+    }
+
+    func payments(orderId: String, orderTotal: Decimal, currency: String?, call: ProviderCall) async throws -> ProviderReply<ShopPayments> {
+        struct Query: Encodable { var orderId: String }
+        let response = try await http.send(OutboundRequest(.GET, "\(baseURL)/orders/\(Self.path(orderId)).json", headers: [
+            ("Authorization", authorization),
+        ]), provider: .lightspeed, operation: .listPayments)
+        guard let order = ProviderJSON.object(response.body)?["order"] as? [String: Any] else {
+            throw ProviderError(provider: .lightspeed, operation: .listPayments, kind: .transient, status: response.status,
+                                message: "unexpected answer (no order): \(response.snippet)")
+        }
+        return try ProviderReply(ShopPayments(payments: Self.payments(in: order, total: orderTotal, currency: currency)),
+                                 provider: .lightspeed, operation: .listPayments, mode: .live, request: Query(orderId: orderId))
+    }
+
+    static let referenceKeys = ["transactionId", "transaction_id", "paymentIntent", "payment_intent", "paymentIntentId",
+                                "charge", "chargeId", "tid", "reference", "id"]
+
+    /// The payments an order resource names, never more in all than `total`.
+    static func payments(in order: [String: Any], total: Decimal, currency: String?) -> [ShopPayment] {
+        guard let status = order["paymentStatus"] as? String, ["paid", "partially_paid"].contains(status),
+              let data = order["paymentData"] as? [String: Any] else { return [] }
+        func reference(_ object: [String: Any]) -> String? {
+            referenceKeys.lazy.compactMap { ProviderJSON.string(object[$0]) }.first { !$0.isEmpty && $0.utf8.count <= 200 }
+        }
+        func amount(_ value: Any?) -> Decimal? {
+            ProviderJSON.string(value).flatMap { Money.parse($0) ?? Decimal(string: $0, locale: Locale(identifier: "en_US_POSIX")) }
+                .flatMap { Money.isValid($0) ? $0 : nil }
+        }
+        var found: [ShopPayment] = []
+        if let list = (data["payments"] ?? data["transactions"]) as? [[String: Any]] {
+            for entry in list {
+                guard let ref = reference(entry), let value = amount(entry["amount"]), value > 0 else { continue }
+                found.append(ShopPayment(reference: ref, amount: value, currency: currency))
+            }
+        } else if let ref = reference(data) {
+            found.append(ShopPayment(reference: ref, amount: amount(data["amount"]) ?? total, currency: currency))
+        }
+        return RefundPlan.capped(found, total: total)
+    }
+
+    static func path(_ orderId: String) -> String {
+        orderId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? orderId
     }
 
     var authorization: String { "Basic " + Data(credentials.value.utf8).base64EncodedString() }

@@ -23,12 +23,13 @@ public struct LiveProviderSettings: Sendable {
     public var gateway: Gateway
     public var lightspeedBaseURL: String
     public var lightspeedCredentials: Secret
+    public var lightspeedHoldStatus: String
     public var lightspeedReleaseStatus: String
 
     public init(veriffBaseURL: String, veriffAPIKey: Secret, veriffSigningSecret: Secret, veriffCallbackURL: String?,
                 sendgridBaseURL: String, sendgridAPIKey: Secret, emailFrom: String, emailTemplates: [EmailKind: String],
                 paymentsBaseURL: String, gateway: Gateway, lightspeedBaseURL: String, lightspeedCredentials: Secret,
-                lightspeedReleaseStatus: String) {
+                lightspeedHoldStatus: String, lightspeedReleaseStatus: String) {
         self.veriffBaseURL = veriffBaseURL
         self.veriffAPIKey = veriffAPIKey
         self.veriffSigningSecret = veriffSigningSecret
@@ -41,6 +42,7 @@ public struct LiveProviderSettings: Sendable {
         self.gateway = gateway
         self.lightspeedBaseURL = lightspeedBaseURL
         self.lightspeedCredentials = lightspeedCredentials
+        self.lightspeedHoldStatus = lightspeedHoldStatus
         self.lightspeedReleaseStatus = lightspeedReleaseStatus
     }
 }
@@ -64,7 +66,8 @@ public enum LiveProviders {
                                   apiKey: settings.sendgridAPIKey, from: settings.emailFrom, templates: settings.emailTemplates),
             payments: payments,
             shop: LightspeedClient(http: http, baseURL: trimmed(settings.lightspeedBaseURL),
-                                   credentials: settings.lightspeedCredentials, releaseStatus: settings.lightspeedReleaseStatus),
+                                   credentials: settings.lightspeedCredentials, holdStatus: settings.lightspeedHoldStatus,
+                                   releaseStatus: settings.lightspeedReleaseStatus),
             circuits: { now in http.openCircuits(now: now) })
     }
 

@@ -48,6 +48,11 @@ struct SessionSummary: Codable, Equatable {
     var reminderAt: Date?
     var verificationUrl: String?
     var decidedAt: Date?
+    var reason: OutcomeReason?
+    var minimumAge: Int?
+    var ageRule: String?
+    var ofAge: Bool?
+    var review: String?
 
     init(_ s: SessionRecord) {
         orderId = s.orderId
@@ -58,6 +63,11 @@ struct SessionSummary: Codable, Equatable {
         reminderAt = s.reminderAt
         verificationUrl = s.verificationURL
         decidedAt = s.decidedAt
+        reason = s.outcomeReason
+        minimumAge = s.minimumAge
+        ageRule = s.ageRule
+        ofAge = s.ofAge
+        review = s.reviewReason
     }
 }
 
@@ -95,6 +105,12 @@ struct OrderDetail: Codable, Equatable {
     var reminderAt: Date?
     var verificationUrl: String?
     var decidedAt: Date?
+    var reason: OutcomeReason?
+    var minimumAge: Int?
+    var ageRule: String?
+    var ofAge: Bool?
+    var review: String?
+    var region: String?
     var customerEmail: String
     var verificationId: String?
     var tasks: [TaskView]

@@ -41,7 +41,9 @@ struct OrderRoutes {
         }
         return OrderDetail(
             orderId: s.orderId, status: s.state, refundStatus: s.refundStatus, deadline: s.deadline, createdAt: s.createdAt,
-            reminderAt: s.reminderAt, verificationUrl: s.verificationURL, decidedAt: s.decidedAt, customerEmail: s.customerEmail,
+            reminderAt: s.reminderAt, verificationUrl: s.verificationURL, decidedAt: s.decidedAt, reason: s.outcomeReason,
+            minimumAge: s.minimumAge, ageRule: s.ageRule, ofAge: s.ofAge, review: s.reviewReason, region: s.region,
+            customerEmail: s.customerEmail,
             verificationId: s.verificationId, tasks: try await store.tasks(orderId: orderId).map(TaskView.init),
             timeline: try await store.eventLog(orderId: orderId).map(TimelineEntry.init),
             outbox: try await store.outbox(orderId: orderId).map(OutboxEntry.init))

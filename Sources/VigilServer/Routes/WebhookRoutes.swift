@@ -25,32 +25,38 @@ struct WebhookRoutes {
         }
     }
 
+    static let lightspeedEvent = HTTPField.Name.literal("X-Event")
+
     func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
         // Two forms: the contract's JSON with an HMAC-SHA256 signature, and Lightspeed eCom's own
         // order webhook with its MD5 signature (accepted only for that native body shape).
         let (body, signedBy) = try await authenticatedBody(
             request, context: context, source: .lightspeed, secrets: services.config.lightspeedWebhookSecrets,
             headers: Self.lightspeedHeaders, alternative: LightspeedSignature.isValid)
-        // Only now, with the signature checked, is anything in the body read.
-        let shape = WebhookParser.orderShape(body)
-        if signedBy == .alternative, shape != .lightspeed {
-            // Lightspeed's MD5 signature vouches only for Lightspeed's own body shape.
-            try await refuse(request, context: context, source: .lightspeed, outcome: "rejected:bad_signature")
-        }
+        // Only now, with the signature checked, is anything in the body read, once.
         let order: OrderEvent
         do {
-            order = shape == .lightspeed ? try WebhookParser.lightspeedOrder(from: body) : try WebhookParser.order(from: body)
+            order = try WebhookParser.orderWebhook(from: body, eventHeader: request.headers[Self.lightspeedEvent])
         } catch {
             services.metrics.webhook(source: .lightspeed, outcome: .invalid)
             throw Problem.badRequest(error.message)
         }
+        if signedBy == .alternative, order.source != .lightspeed {
+            // Lightspeed's MD5 signature vouches only for Lightspeed's own body shape.
+            try await refuse(request, context: context, source: .lightspeed, outcome: "rejected:bad_signature")
+        }
+        try await checkFresh(order.sentAt, request: request, context: context, source: .lightspeed)
         var logger = context.logger
         logger[metadataKey: "order_id"] = .string(order.orderId)
         let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .created(let session):
             services.metrics.webhook(source: .lightspeed, outcome: .accepted)
-            logger.info("order received; verification session opened")
+            logger.info("order received", metadata: ["state": .string(session.state.rawValue)])
+            return try json(.accepted, SessionSummary(session))
+        case .applied(let session, let event):
+            services.metrics.webhook(source: .lightspeed, outcome: .accepted)
+            logger.info("order event applied", metadata: ["event": .string(event), "state": .string(session.state.rawValue)])
             return try json(.accepted, SessionSummary(session))
         case .duplicate:
             services.metrics.webhook(source: .lightspeed, outcome: .duplicate)
@@ -74,21 +80,25 @@ struct WebhookRoutes {
             services.metrics.webhook(source: .veriff, outcome: .invalid)
             throw Problem.badRequest(error.message)
         }
+        try await checkFresh(decision.sentAt, request: request, context: context, source: .veriff)
         var logger = context.logger
         if let orderId = decision.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
         let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
         switch receipt {
         case .applied(let state, let event):
             services.metrics.webhook(source: .veriff, outcome: .accepted)
-            logger.info("decision applied", metadata: ["decision": .string(decision.decision.rawValue), "state": .string(state.rawValue)])
+            logger.info("decision applied", metadata: ["decision": .string(decision.status), "state": .string(state.rawValue)])
             return try json(.accepted, DecisionBody(orderId: decision.orderId, status: state, event: event))
         case .duplicate:
             services.metrics.webhook(source: .veriff, outcome: .duplicate)
             return try json(.ok, IdempotentBody())
         case .unknownOrder:
             services.metrics.webhook(source: .veriff, outcome: .review)
-            logger.warning("decision for an unknown order recorded for review")
-            return try json(.accepted, DecisionBody(review: true, detail: "no session for this order; recorded for review"))
+            logger.warning("decision for an order Vigil does not have yet; kept until it arrives")
+            return try json(.accepted, DecisionBody(
+                orderId: decision.orderId, review: true,
+                detail: decision.orderId == nil ? "no order named; recorded for review"
+                    : "no session for this order yet; kept and applied when the order arrives"))
         }
     }
 
@@ -96,7 +106,7 @@ struct WebhookRoutes {
     enum SignedBy { case hmac, alternative, unsignedInDevelopment }
 
     /// Checks media type, reads the body within the limit, and verifies its signature over the raw
-    /// bytes (HMAC-SHA256, or the source's `alternative` scheme), then the body's send time.
+    /// bytes (HMAC-SHA256, or the source's `alternative` scheme).
     func authenticatedBody(_ request: Request, context: VigilRequestContext, source: WebhookSource, secrets: [Secret],
                            headers: [HTTPField.Name],
                            alternative: (String, Data, [Secret]) -> Bool = { _, _, _ in false }) async throws -> (Data, SignedBy) {
@@ -107,24 +117,22 @@ struct WebhookRoutes {
         // Only reachable in development: production refuses to start without secrets.
         if secrets.isEmpty { return (body, .unsignedInDevelopment) }
         let presented = headers.lazy.compactMap { request.headers[$0] }.first
-        let signedBy: SignedBy
-        if let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) {
-            signedBy = .hmac
-        } else if let presented, alternative(presented, body, secrets) {
-            signedBy = .alternative
-        } else {
-            try await refuse(request, context: context, source: source,
-                             outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature")
-        }
-        if let sentAt = WebhookFreshness.sentAt(body),
-           let reason = WebhookFreshness.problem(sentAt: sentAt, now: services.clock.now(), maxAge: services.config.webhookMaxAge) {
-            services.metrics.webhook(source: source, outcome: .stale)
-            await Auditor(store: services.store, clock: services.clock).record(
-                "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: "rejected:stale",
-                request: request, context: context)
-            throw Problem(.badRequest, "stale-webhook", "Stale webhook", detail: reason)
-        }
-        return (body, signedBy)
+        if let presented, WebhookSignature.isValid(presented, body: body, secrets: secrets) { return (body, .hmac) }
+        if let presented, alternative(presented, body, secrets) { return (body, .alternative) }
+        try await refuse(request, context: context, source: source,
+                         outcome: presented == nil ? "rejected:no_signature" : "rejected:bad_signature")
+    }
+
+    /// Refuses a webhook dated too long ago, or in the future: a replay.
+    func checkFresh(_ sentAt: Date?, request: Request, context: VigilRequestContext, source: WebhookSource) async throws {
+        guard let sentAt,
+              let reason = WebhookFreshness.problem(sentAt: sentAt, now: services.clock.now(), maxAge: services.config.webhookMaxAge)
+        else { return }
+        services.metrics.webhook(source: source, outcome: .stale)
+        await Auditor(store: services.store, clock: services.clock).record(
+            "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: "rejected:stale",
+            request: request, context: context)
+        throw Problem(.badRequest, "stale-webhook", "Stale webhook", detail: reason)
     }
 
     /// Counts, audits and refuses a webhook whose signature does not hold.

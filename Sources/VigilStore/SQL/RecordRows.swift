@@ -4,9 +4,12 @@ import VigilQueue
 
 /// The column lists statements read, once for both backends.
 enum Columns {
+    static let verifiedCustomer = "customer_key, minimum_age, verified_at, order_id"
+    static let parkedDecision = "id, order_id, decision, received_at"
     static let session = """
         order_id, state, refund_status, customer_email, customer_name, customer_id, order_total, currency, \
-        payment_id, verification_id, verification_url, deadline, reminder_at, created_at, updated_at, decided_at
+        payment_id, verification_id, verification_url, deadline, reminder_at, created_at, updated_at, decided_at, \
+        outcome_reason, minimum_age, age_rule, of_age, region, review_reason, source, customer_key
         """
     static let task = """
         id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at, last_error, \
@@ -29,7 +32,14 @@ extension SessionRecord {
             verificationId: try r.text("verification_id"), verificationURL: try r.text("verification_url"),
             deadline: try r.date(required: "deadline"), reminderAt: try r.date("reminder_at"),
             createdAt: try r.date(required: "created_at"), updatedAt: try r.date(required: "updated_at"),
-            decidedAt: try r.date("decided_at"))
+            decidedAt: try r.date("decided_at"),
+            outcomeReason: try r.text("outcome_reason").map { raw in
+                guard let reason = OutcomeReason(rawValue: raw) else { throw StoreError("unknown outcome reason '\(raw)'") }
+                return reason
+            },
+            minimumAge: try r.int("minimum_age"), ageRule: try r.text("age_rule"), ofAge: try r.bool("of_age"),
+            region: try r.text("region"), reviewReason: try r.text("review_reason"),
+            source: try r.enum(OrderSource.self, "source"), customerKey: try r.text("customer_key"))
     }
 
     /// In the order of `Columns.session`.
@@ -37,7 +47,8 @@ extension SessionRecord {
         [.text(orderId), .text(state.rawValue), .text(refundStatus.rawValue), .text(customerEmail),
          .text(customerName), .text(customerId), .decimal(orderTotal), .text(currency), .text(paymentId),
          .text(verificationId), .text(verificationURL), .date(deadline), .date(reminderAt), .date(createdAt),
-         .date(updatedAt), .date(decidedAt)]
+         .date(updatedAt), .date(decidedAt), .text(outcomeReason?.rawValue), .int(minimumAge), .text(ageRule),
+         .bool(ofAge), .text(region), .text(reviewReason), .text(source.rawValue), .text(customerKey)]
     }
 }
 
@@ -83,5 +94,19 @@ extension AuditRecord {
                   action: try r.text(required: "action"), target: try r.text("target"),
                   outcome: try r.text(required: "outcome"), ip: try r.text("ip"), userAgent: try r.text("user_agent"),
                   requestId: try r.text("request_id"))
+    }
+}
+
+extension VerifiedCustomer {
+    init(row r: SQLRow) throws {
+        self.init(customerKey: try r.text(required: "customer_key"), minimumAge: try r.int(required: "minimum_age"),
+                  verifiedAt: try r.date(required: "verified_at"), orderId: try r.text(required: "order_id"))
+    }
+}
+
+extension ParkedDecision {
+    init(row r: SQLRow) throws {
+        self.init(id: try r.int64(required: "id"), orderId: try r.text(required: "order_id"),
+                  decision: try r.text(required: "decision"), receivedAt: try r.date(required: "received_at"))
     }
 }

@@ -236,6 +236,14 @@ public final class SQLStore<Driver: SQLDriver>: Store {
             """, [.date(now), .date(now), .int(id)])).isEmpty
     }
 
+    public func revokeVerifiedCustomer(keys: [String], at: Date) async throws -> Int {
+        guard !keys.isEmpty else { return 0 }
+        let list = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        return try await driver.autocommit(SQLStatement("""
+            UPDATE verified_customers SET revoked_at = ? WHERE customer_key IN (\(list)) AND revoked_at IS NULL RETURNING customer_key
+            """, [.date(at)] + keys.map { .text($0) })).count
+    }
+
     public func retryDeadTask(id: Int64, now: Date) async throws -> Bool {
         try await transaction { tx in
             let rows = try await tx.connection.query(SQLStatement("""

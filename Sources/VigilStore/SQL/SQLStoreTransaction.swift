@@ -66,7 +66,7 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     func insertSession(_ s: SessionRecord) async throws -> Bool {
         try await connection.execute(SQLStatement("""
             INSERT INTO sessions (\(Columns.session))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (\(Array(repeating: "?", count: 24).joined(separator: ", ")))
             ON CONFLICT (order_id) DO NOTHING
             """, s.binds)) > 0
     }
@@ -78,7 +78,8 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
             UPDATE sessions SET state = ?, refund_status = ?, customer_email = ?, customer_name = ?,
                 customer_id = ?, order_total = ?, currency = ?, payment_id = ?, verification_id = ?,
                 verification_url = ?, deadline = ?, reminder_at = ?, created_at = ?, updated_at = ?,
-                decided_at = ?
+                decided_at = ?, outcome_reason = ?, minimum_age = ?, age_rule = ?, of_age = ?, region = ?,
+                review_reason = ?, source = ?, customer_key = ?
             WHERE order_id = ?
             """, binds))
     }
@@ -141,6 +142,54 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
         _ = try await connection.execute(SQLStatement(
             "INSERT INTO reviews (order_id, reason, event_id, created_at) VALUES (?, ?, ?, ?)",
             [.text(orderId), .text(reason), .text(eventId), .date(at)]))
+    }
+
+    func rememberCustomer(keys: [String], minimumAge: Int, verifiedAt: Date, orderId: String) async throws {
+        for key in keys {
+            // The highest minimum a customer ever passed stands; the time is the latest check's.
+            _ = try await connection.execute(SQLStatement("""
+                INSERT INTO verified_customers (\(Columns.verifiedCustomer)) VALUES (?, ?, ?, ?)
+                ON CONFLICT (customer_key) DO UPDATE SET
+                    minimum_age = CASE WHEN excluded.minimum_age > verified_customers.minimum_age
+                        THEN excluded.minimum_age ELSE verified_customers.minimum_age END,
+                    verified_at = excluded.verified_at, order_id = excluded.order_id, revoked_at = NULL
+                """, [.text(key), .int(minimumAge), .date(verifiedAt), .text(orderId)]))
+        }
+    }
+
+    func verifiedCustomer(keys: [String], since: Date) async throws -> VerifiedCustomer? {
+        guard !keys.isEmpty else { return nil }
+        let list = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        return try await connection.query(SQLStatement("""
+            SELECT \(Columns.verifiedCustomer) FROM verified_customers
+            WHERE customer_key IN (\(list)) AND revoked_at IS NULL AND verified_at >= ?
+            ORDER BY minimum_age DESC, verified_at DESC LIMIT 1
+            """, keys.map { .text($0) } + [.date(since)])).first.map(VerifiedCustomer.init(row:))
+    }
+
+    func parkDecision(orderId: String, decision: String, at: Date) async throws {
+        _ = try await connection.execute(SQLStatement(
+            "INSERT INTO parked_decisions (order_id, decision, received_at) VALUES (?, ?, ?)",
+            [.text(orderId), .json(StoredJSON.text(decision)), .date(at)]))
+    }
+
+    func takeParkedDecisions(orderId: String, at: Date) async throws -> [ParkedDecision] {
+        let rows = try await connection.query(SQLStatement(
+            "SELECT \(Columns.parkedDecision) FROM parked_decisions WHERE order_id = ? AND applied_at IS NULL ORDER BY id",
+            [.text(orderId)])).map(ParkedDecision.init(row:))
+        if !rows.isEmpty {
+            _ = try await connection.execute(SQLStatement(
+                "UPDATE parked_decisions SET applied_at = ? WHERE order_id = ? AND applied_at IS NULL", [.date(at), .text(orderId)]))
+        }
+        return rows
+    }
+
+    func countActiveTasks(orderId: String, kinds: [String]) async throws -> Int {
+        guard !kinds.isEmpty else { return 0 }
+        let list = Array(repeating: "?", count: kinds.count).joined(separator: ", ")
+        return try await connection.query(SQLStatement("""
+            SELECT count(*) AS n FROM tasks WHERE order_id = ? AND kind IN (\(list)) AND state IN ('scheduled', 'retrying', 'running')
+            """, [.text(orderId)] + kinds.map { .text($0) })).first?.int("n") ?? 0
     }
 
     func recordOutbox(_ e: OutboxRecord) async throws {

@@ -151,5 +151,39 @@ public enum Schema {
             "DROP INDEX tasks_order",
             "CREATE INDEX tasks_order ON tasks (order_id, kind) WHERE order_id IS NOT NULL",
         ]),
+        Migration(version: 4, name: "age policy, returning customers, parked decisions", statements: [
+            // What the policy decided, kept instead of the date of birth: the minimum that applied
+            // and the rule it came from, whether the customer was of age, and why the session ended.
+            "ALTER TABLE sessions ADD COLUMN outcome_reason TEXT",
+            "ALTER TABLE sessions ADD COLUMN minimum_age INTEGER",
+            "ALTER TABLE sessions ADD COLUMN age_rule TEXT",
+            "ALTER TABLE sessions ADD COLUMN of_age {bool}",
+            "ALTER TABLE sessions ADD COLUMN region TEXT",
+            // Set while a person must decide; the deadline then flags instead of expiring.
+            "ALTER TABLE sessions ADD COLUMN review_reason TEXT",
+            "ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'contract'",
+            // A keyed hash of the customer's normalised email: lookups without keeping it in clear twice.
+            "ALTER TABLE sessions ADD COLUMN customer_key TEXT",
+            """
+            CREATE TABLE verified_customers (
+                customer_key TEXT PRIMARY KEY,
+                minimum_age INTEGER NOT NULL,
+                verified_at {time} NOT NULL,
+                order_id TEXT NOT NULL,
+                revoked_at {time}
+            )
+            """,
+            // Decisions that arrived before their order, applied when it does.
+            """
+            CREATE TABLE parked_decisions (
+                id {id},
+                order_id TEXT NOT NULL,
+                decision {json} NOT NULL,
+                received_at {time} NOT NULL,
+                applied_at {time}
+            )
+            """,
+            "CREATE INDEX parked_decisions_order ON parked_decisions (order_id) WHERE applied_at IS NULL",
+        ]),
     ]
 }
