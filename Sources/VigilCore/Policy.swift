@@ -86,8 +86,8 @@ public struct Region: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// `US` or `US-CA`.
     public init?(code: String) {
-        let parts = code.split(separator: "-", maxSplits: 1).map(String.init)
-        guard let first = parts.first else { return nil }
+        let parts = code.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, parts.count == 1 || !parts[1].isEmpty else { return nil }
         self.init(country: first, subdivision: parts.count > 1 ? parts[1] : nil)
     }
 

@@ -154,6 +154,10 @@ public struct CustomerKeys: Sendable {
     /// The derived key's bytes (SymmetricKey itself is not Sendable).
     private let key: [UInt8]
 
+    /// The key of a development setup with no `VIGIL_DATA_KEY`: fixed, so hashes survive restarts,
+    /// and never to be used in production (configuration refuses to start without a key there).
+    public static let development = CustomerKeys(secret: Secret("vigil-development-data-key-not-for-production-use"))
+
     public init(secret: Secret) {
         // A key of its own, derived from the secret, so the secret's other uses never share one.
         let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(secret.value.utf8)),

@@ -17,7 +17,7 @@ public struct FlowSettings: Sendable {
 
     public init(verificationDeadline: TimeInterval = 72 * 3600, reminderAfter: TimeInterval? = 24 * 3600,
                 policy: AgePolicy = AgePolicy(), holdOrders: Bool = true,
-                customerKeys: CustomerKeys = CustomerKeys(secret: Secret("development"))) {
+                customerKeys: CustomerKeys = .development) {
         self.verificationDeadline = verificationDeadline
         self.reminderAfter = reminderAfter
         self.policy = policy
@@ -207,26 +207,28 @@ public struct VerificationFlow: Sendable {
 
     /// Records a decision once and applies it: an approval is judged by the age policy first.
     /// A decision for an order Vigil has no session for yet is kept and applied when it arrives.
-    public func receiveDecision(_ decision: DecisionEvent, payload: String) async throws -> DecisionReceipt {
+    /// What is recorded of the delivery is what the decision needs (status, code, whether a date
+    /// of birth was given, whether the document had expired), never the body as sent: Veriff's
+    /// body carries the person's name, date of birth and document number.
+    public func receiveDecision(_ decision: DecisionEvent) async throws -> DecisionReceipt {
         let now = clock.now()
         let settings = settings
+        let facts = DecisionFacts(dateOfBirth: decision.dateOfBirth, documentValidUntil: decision.documentValidUntil,
+                                  decidedAt: decision.decidedAt ?? now, timeZone: settings.policy.timeZone)
+        let details = JSONCoding.object([
+            "status": decision.status, "code": decision.code, "eventId": decision.eventId,
+            "verificationId": decision.verificationId, "reason": decision.reason,
+            "dateOfBirthGiven": decision.dateOfBirth != nil, "documentExpired": facts.documentExpired])
         return try await store.write { tx in
             let fresh = try await tx.recordWebhook(StoredWebhook(
                 source: .veriff, eventId: decision.eventId, kind: decision.status,
-                orderId: decision.orderId, payload: payload, receivedAt: now))
+                orderId: decision.orderId, payload: details, receivedAt: now))
             guard fresh else { return .duplicate }
             var session: SessionRecord?
             if let orderId = decision.orderId { session = try await tx.session(orderId: orderId) }
             if session == nil, let verificationId = decision.verificationId {
                 session = try await tx.session(verificationId: verificationId)
             }
-            let facts = DecisionFacts(dateOfBirth: decision.dateOfBirth, documentValidUntil: decision.documentValidUntil,
-                                      decidedAt: decision.decidedAt ?? now, timeZone: settings.policy.timeZone)
-            // What the timeline keeps of a decision: never the date of birth.
-            let details = JSONCoding.object([
-                "status": decision.status, "code": decision.code, "eventId": decision.eventId,
-                "verificationId": decision.verificationId, "reason": decision.reason,
-                "dateOfBirthGiven": decision.dateOfBirth != nil, "documentExpired": facts.documentExpired])
             guard let session else {
                 try await tx.log(orderId: decision.orderId, type: "decision.unknown_order", at: now, data: details)
                 if let orderId = decision.orderId {
@@ -309,6 +311,8 @@ public struct VerificationFlow: Sendable {
             case .cancelReminder:
                 try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.reminder.rawValue], now: now)
             case .releaseOrder:
+                // Nothing was held, so there is nothing to lift.
+                guard settings.holdOrders else { continue }
                 try await tx.enqueue(task(.updateOrder, order: orderId, at: now, suffix: OrderAction.release.rawValue,
                                           payload: OrderUpdatePayload(action: .release, note: "ID verification approved")), now: now)
             case .cancelOrder(let reason):

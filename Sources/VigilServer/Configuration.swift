@@ -275,7 +275,7 @@ public struct VigilConfig: Sendable {
 
     /// The keyed hashes' key: `VIGIL_DATA_KEY`, or in development a fixed one (and a warning).
     public var customerKeys: CustomerKeys {
-        CustomerKeys(secret: dataKey ?? Secret("vigil-development-data-key-not-for-production-use"))
+        dataKey.map { CustomerKeys(secret: $0) } ?? .development
     }
 
     /// Production refuses what would be unsafe there: the embedded database and unsigned webhooks.

@@ -53,7 +53,9 @@ public enum PolicyFile {
         } catch {
             throw Problem(entry: "", message: "not YAML")
         }
-        guard let top = node?.mapping else { throw Problem(entry: "", message: "the policy must be a mapping of keys such as minimumAge and regions") }
+        // A file of comments only is the defaults.
+        guard let node else { return AgePolicy() }
+        guard let top = node.mapping else { throw Problem(entry: "", message: "the policy must be a mapping of keys such as minimumAge and regions") }
         try known(top, topKeys, at: "")
         var policy = AgePolicy()
         if let value = top["minimumAge"] { policy.minimumAge = try age(value, at: "minimumAge") }

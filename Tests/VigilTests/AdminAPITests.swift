@@ -87,7 +87,7 @@ extension HTTPContractTests {
     func adminReviews() async throws {
         try await withApp(Self.adminConfig) { client, h in
             _ = try await h.flow.receiveDecision(
-                DecisionEvent(eventId: "evt_orphan", orderId: nil, verificationId: "v-nobody", decision: .approved), payload: "{}")
+                DecisionEvent(eventId: "evt_orphan", orderId: nil, verificationId: "v-nobody", decision: .approved))
             let reviews = try json(try await admin(client, .get, "/api/v1/reviews"))["reviews"] as? [[String: Any]]
             #expect(reviews?.count == 1)
             #expect(reviews?.first?["eventId"] as? String == "evt_orphan")
@@ -196,7 +196,7 @@ extension HTTPContractTests {
                 h.clock.advance(by: 60)
             }
             _ = try await h.flow.receiveDecision(
-                h.decision("L3", .approved, id: "e-L3"), payload: "{}")
+                h.decision("L3", .approved, id: "e-L3"))
             var seen: [String] = []
             var cursor: String?
             repeat {

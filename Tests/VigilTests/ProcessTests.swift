@@ -38,6 +38,25 @@ struct ProcessTests {
         #expect(try runVigil(["migrate", "--bogus"], env: [:]).status == 2)
     }
 
+    @Test("policy check: 0 and a summary for a good file; 2 and one line naming the entry for a bad one; serve refuses it too")
+    func policyCheck() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("good.yaml"), bad = dir.appendingPathComponent("bad.yaml")
+        try "minimumAge: 18\nregions:\n  - region: US\n    minimumAge: 21\n".write(to: good, atomically: true, encoding: .utf8)
+        try "minimumAge: 18\nregions:\n  - region: US\n    minimumAge: old\n".write(to: bad, atomically: true, encoding: .utf8)
+        let ok = try runVigil(["policy", "check", good.path], env: [:])
+        #expect(ok.status == 0 && ok.stdout.contains("ok"))
+        let refused = try runVigil(["policy", "check", bad.path], env: [:])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.split(separator: "\n").count == 1 && refused.stderr.contains("regions[0].minimumAge"))
+        #expect(try runVigil(["policy", "check", dir.appendingPathComponent("missing.yaml").path], env: [:]).status == 2)
+        let serve = try runVigil(["serve"], env: ["VIGIL_POLICY_FILE": bad.path], cwd: dir)
+        #expect(serve.status == 2 && serve.stderr.contains("VIGIL_POLICY_FILE") && serve.stderr.contains("regions[0].minimumAge"))
+        let both = try runVigil(["serve"], env: ["VIGIL_POLICY_FILE": good.path, "VIGIL_MINIMUM_AGE": "18"], cwd: dir)
+        #expect(both.status == 2 && both.stderr.contains("VIGIL_MINIMUM_AGE"))
+    }
+
     @Test("migrate --check exits 1 while migrations are pending and 0 after migrate")
     func migrateCheck() throws {
         let dir = try tempDir()

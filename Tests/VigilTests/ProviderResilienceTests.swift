@@ -206,7 +206,7 @@ struct LiveFlowTests {
                     let orders = (1...12).map { "F\($0)" }
                     for id in orders {
                         _ = try await h.flow.receiveOrder(h.order(id, paymentId: "pi_\(id)"), payload: "{}")
-                        _ = try await h.flow.receiveDecision(h.decision(id, .declined), payload: "{}")
+                        _ = try await h.flow.receiveDecision(h.decision(id, .declined))
                     }
                     try await h.drain()
                     for _ in 0..<48 { try await h.advance(by: 600) }
@@ -249,7 +249,7 @@ struct LiveFlowTests {
                     let providers = Providers(identity: sandbox.identity, email: sandbox.email, payments: live.payments, shop: sandbox.shop)
                     let h = Harness(store: store, clock: clock, providers: providers)
                     _ = try await h.flow.receiveOrder(h.order("P1", paymentId: "ch_x"), payload: "{}")
-                    _ = try await h.flow.receiveDecision(h.decision("P1", .declined), payload: "{}")
+                    _ = try await h.flow.receiveDecision(h.decision("P1", .declined))
                     try await h.drain()
                     var refund = try #require(try await store.tasks(orderId: "P1").first { $0.kind == "refund" })
                     #expect(refund.state == .retrying && refund.attempts == 1, "the 503 used an attempt and opened the circuit")
@@ -289,7 +289,7 @@ struct LiveFlowTests {
                     let h = Harness(store: store, clock: clock, providers: Providers(
                         identity: sandbox.identity, email: sandbox.email, payments: live.payments, shop: sandbox.shop))
                     _ = try await h.flow.receiveOrder(h.order("N1", paymentId: nil), payload: "{}")
-                    _ = try await h.flow.receiveDecision(h.decision("N1", .declined), payload: "{}")
+                    _ = try await h.flow.receiveDecision(h.decision("N1", .declined))
                     try await h.drain()
                     #expect(try await store.session(orderId: "N1")?.refundStatus == .refundFailed)
                     #expect(try await store.reviews(limit: 10).contains { $0.orderId == "N1" && $0.reason.contains("no paymentId") })

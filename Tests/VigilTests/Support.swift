@@ -59,15 +59,18 @@ struct Harness {
     let workers: [QueueWorker<any StoreTransaction>]
 
     init(store: any Store, clock: ManualClock = ManualClock(), config: VigilConfig = VigilConfig(),
-         providers: Providers? = nil, queues: [QueueConfig] = FlowQueues.defaults()) {
+         providers: Providers? = nil, queues: [QueueConfig] = FlowQueues.defaults(), policy: AgePolicy? = nil,
+         holdOrders: Bool = true) {
         self.store = store
         self.clock = clock
         self.config = config
-        self.flow = VerificationFlow(store: store, clock: clock, settings: FlowSettings(
-            verificationDeadline: config.verificationDeadline, reminderAfter: config.reminderAfter))
+        var settings = config.flowSettings
+        settings.policy = policy ?? config.policy
+        settings.holdOrders = holdOrders
+        self.flow = VerificationFlow(store: store, clock: clock, settings: settings)
         let providers = providers ?? SandboxProviders().providers
         self.providers = providers
-        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock)
+        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock, settings: settings)
         let queueMetrics = metrics.queue
         workers = queues.map {
             QueueWorker<any StoreTransaction>(config: $0, store: store.taskStore, handler: handler, clock: clock,

@@ -48,15 +48,35 @@ struct LightspeedClient: ShopPlatform {
             throw ProviderError(provider: .lightspeed, operation: .listPayments, kind: .transient, status: response.status,
                                 message: "unexpected answer (no order): \(response.snippet)")
         }
-        return try ProviderReply(ShopPayments(payments: Self.payments(in: order, total: orderTotal, currency: currency)),
+        return try ProviderReply(ShopPayments(payments: LightspeedPayments.parse(order, total: orderTotal, currency: currency)),
                                  provider: .lightspeed, operation: .listPayments, mode: .live, request: Query(orderId: orderId))
     }
 
+    static func path(_ orderId: String) -> String {
+        orderId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? orderId
+    }
+
+    var authorization: String { "Basic " + Data(credentials.value.utf8).base64EncodedString() }
+
+    /// GET /shop.json reads the shop's own record: read-only, and refused without valid credentials.
+    func check() async -> ProviderCheck {
+        .from(await Result {
+            try await http.send(OutboundRequest(.GET, "\(baseURL)/shop.json", headers: [("Authorization", authorization)]),
+                                provider: .lightspeed, operation: .check, maxAttempts: 1)
+        })
+    }
+}
+
+/// The payments in a Lightspeed order resource. Lightspeed documents `paymentData` only as the
+/// payment app's own data, so the reference is looked for under the names payment apps use.
+public enum LightspeedPayments {
     static let referenceKeys = ["transactionId", "transaction_id", "paymentIntent", "payment_intent", "paymentIntentId",
                                 "charge", "chargeId", "tid", "reference", "id"]
 
-    /// The payments an order resource names, never more in all than `total`.
-    static func payments(in order: [String: Any], total: Decimal, currency: String?) -> [ShopPayment] {
+    /// The payments an order resource names, never more in all than `total`: nothing unless the
+    /// order is paid or partly paid; each entry needs a reference of at most 200 bytes and a
+    /// positive amount (a single reference without an amount is taken to cover the total).
+    public static func parse(_ order: [String: Any], total: Decimal, currency: String?) -> [ShopPayment] {
         guard let status = order["paymentStatus"] as? String, ["paid", "partially_paid"].contains(status),
               let data = order["paymentData"] as? [String: Any] else { return [] }
         func reference(_ object: [String: Any]) -> String? {
@@ -76,19 +96,5 @@ struct LightspeedClient: ShopPlatform {
             found.append(ShopPayment(reference: ref, amount: amount(data["amount"]) ?? total, currency: currency))
         }
         return RefundPlan.capped(found, total: total)
-    }
-
-    static func path(_ orderId: String) -> String {
-        orderId.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? orderId
-    }
-
-    var authorization: String { "Basic " + Data(credentials.value.utf8).base64EncodedString() }
-
-    /// GET /shop.json reads the shop's own record: read-only, and refused without valid credentials.
-    func check() async -> ProviderCheck {
-        .from(await Result {
-            try await http.send(OutboundRequest(.GET, "\(baseURL)/shop.json", headers: [("Authorization", authorization)]),
-                                provider: .lightspeed, operation: .check, maxAttempts: 1)
-        })
     }
 }

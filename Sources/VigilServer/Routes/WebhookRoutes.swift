@@ -83,7 +83,7 @@ struct WebhookRoutes {
         try await checkFresh(decision.sentAt, request: request, context: context, source: .veriff)
         var logger = context.logger
         if let orderId = decision.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
-        let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision, payload: String(decoding: body, as: UTF8.self)) }
+        let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision) }
         switch receipt {
         case .applied(let state, let event):
             services.metrics.webhook(source: .veriff, outcome: .accepted)
