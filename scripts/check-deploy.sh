@@ -12,8 +12,10 @@
 #   deploy/systemd        systemd-analyze verify
 #   deploy/prometheus     promtool check rules / test rules / check config, runbook links
 #   deploy/grafana        valid JSON, every query parses (promtool), unique panel ids
-#   everything            every vigil_* metric used is one Vigil serves, every VIGIL_* variable
-#                         set is one Vigil reads (both read from Sources/), *_FILE paths exist
+#   everything            every vigil_* metric used is one Vigil serves and every one it serves is
+#                         on the dashboard, every VIGIL_* variable set is one Vigil reads (both
+#                         read from Sources/), *_FILE paths exist; scripts/checks/30-prometheus-
+#                         scrape.sh checks the names against a live Vigil scraped by Prometheus
 #
 # Tools go into a venv under .build/deploy-venv (PyPI); promtool comes from Debian's prometheus
 # package, installed when missing and running as root. Prints one line per check and exits
@@ -154,15 +156,18 @@ def sources():
             yield path, open(path).read()
 
 # ---- metric names Vigil serves, read from its sources -------------------------------------
-def served_metrics():
-    served = {}
+def served_metrics(by_metric=False):
+    # {series name: source file}, or with by_metric {metric: its series names}.
+    served, metrics = {}, {}
     pattern = re.compile(r'\b(Counter|FloatingPointCounter|Gauge|Meter|Recorder|Timer)\(\s*label:\s*"(vigil_[a-z0-9_]+)"([^)]*)')
     for path, text in sources():
         for kind, name, rest in pattern.findall(text):
             histogram = kind == "Timer" or (kind == "Recorder" and "aggregate: false" not in rest)
             # swift-prometheus exports Timers as histograms: only the suffixed series exist.
-            served.update({name + s: path for s in ("_bucket", "_sum", "_count")} if histogram else {name: path})
-    return served
+            series = [name + s for s in ("_bucket", "_sum", "_count")] if histogram else [name]
+            served.update({n: path for n in series})
+            metrics[name] = series
+    return metrics if by_metric else served
 
 def used_metrics(expr):
     return set(re.findall(r'\b(vigil_[a-z0-9_]+)', expr))
@@ -202,7 +207,15 @@ if check == "metrics":
         others = set(re.findall(r'\b([a-z_][a-z0-9_]*)\s*\{', r["expr"])) - used_metrics(r["expr"])
         if others - {"up"}:
             problem(f"alerts.yml {r['alert']}: uses {sorted(others - {'up'})}, not Vigil's")
-    print(f"{len({n for _, e in uses for n in used_metrics(e)})} names checked against {len(served)} served series names")
+    # The other way round: every metric Vigil serves (the gauges added later too) is on the
+    # dashboard, so nothing Vigil reports is invisible there.
+    on_dashboard = {n for _, e in dashboard_exprs(dashboard()) for n in used_metrics(e)}
+    metrics = served_metrics(by_metric=True)
+    shown = [m for m, series in metrics.items() if on_dashboard & set(series)]
+    for metric in sorted(set(metrics) - set(shown)):
+        problem(f"{metric} is served by Vigil ({served[metrics[metric][0]]}) but no dashboard panel shows it")
+    print(f"{len({n for _, e in uses for n in used_metrics(e)})} names checked against {len(served)} served series names; "
+          f"{len(shown)} of the {len(metrics)} metrics served are on the dashboard")
 
 elif check == "alerts":
     rules = alert_rules()
@@ -498,7 +511,7 @@ py() { "$venv/bin/python" "$work/checks.py" "$root" "$work" "$@"; }
 run "Cloud Run service and job: structure, timer settings, probes, secret files (own check)" py cloudrun
 run "alerts: runbook for each, firing and quiet test for each" py alerts
 run "Grafana dashboard: JSON, panels, every query parses" py grafana
-run "metric names in alerts and dashboard are served by Vigil (Sources/)" py metrics
+run "metric names in alerts and dashboard are served by Vigil (Sources/), and each served one is on the dashboard" py metrics
 run "compose.yaml: db, migrate, vigil in order; secrets as files (own check)" py compose
 run "Kubernetes: selectors, probes, migrate gate, security settings (own check)" py kubernetes
 run "VIGIL_* variables and *_FILE secrets are ones Vigil reads (Sources/)" py variables
