@@ -45,6 +45,11 @@ FINAL_EVENTS = {"session.approved": ("approved",), "session.declined": ("decline
                 "session.cancelled": ("cancelled",), "session.not_required": ("not_required",),
                 "session.returning_customer": ("approved", "not_required")}
 NEGATIVE_SHOP_ACTIONS = {"cancel", "annotate"}
+LINK_EMAILS = {"verification_link", "reminder", "resubmission"}
+# Seconds: the re-check and the call are not one atomic step; on a loaded machine (two cores,
+# PostgreSQL just back, a backlog of tasks) over a second was seen to pass between them.
+LATE_MARGIN = 2.5
+IN_CALL_GAP = 1.6  # seconds: the longest wait between two tries of one provider call (jitter < 1 s, Retry-After 1 s)
 ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
                 "XOF", "XPF"}
 THREE_DECIMAL = {"BHD", "JOD", "KWD", "OMR", "TND"}
@@ -301,7 +306,6 @@ class Checker:
         expected_email = {"approved": "approved", "declined": "declined", "expired": "expired"}
         refundable = refunded_ok = 0
         approved_refunded = 0
-        late_sessions = []
         for order in sorted(accepted):
             s = sessions.get(order)
             if s is None or s["state"] not in ("approved", "declined", "expired"):
@@ -370,11 +374,6 @@ class Checker:
             if s["verification_id"] and s["verification_id"] not in issued:
                 self.violation("session's verification id was never issued by Veriff for this order", order,
                                verification_id=s["verification_id"], issued=issued)
-            if s["decided_at"]:
-                for f in veriff[order]:
-                    if f["t"] * 1000 > s["decided_at"]:
-                        late_sessions.append(order)
-                        break
 
         # --- repeats: each explained, or a violation --------------------------------------
         kills = defaultdict(list)  # launch -> [t]
@@ -450,6 +449,66 @@ class Checker:
             candidates = {round(fake - o, 6) for a, b, o in intervals
                           if a <= fake - o < b and start - 0.5 <= fake - o <= end + 0.5}
             return candidates.pop() if len(candidates) == 1 else None
+
+        slots = {j["slot"] for j in self.jk("launch")}
+
+        def latest_real(fake):
+            """The latest true time a reading `fake` of any Vigil process's clock can stand for
+            (its process is not known: on PostgreSQL any slot, each with its own steps)."""
+            best = None
+            for slot in slots:
+                timeline = sorted(steps.get(slot, []))
+                intervals = []
+                prev_t, prev_o = float("-inf"), 0.0
+                for t, o, fuzzy in timeline:
+                    intervals.append((prev_t, t + (1.2 if fuzzy else 0.0), prev_o))
+                    prev_t, prev_o = t, o
+                intervals.append((prev_t, float("inf"), prev_o))
+                for a, b, o in intervals:
+                    if a - 1.2 <= fake - o < b:
+                        best = fake - o if best is None else max(best, fake - o)
+            return fake if best is None else best
+
+        # --- calls no longer needed: made after the order's outcome committed -----------------
+        # Opening a Veriff session, a link or reminder email and a hold at the shop are for a
+        # pending order only; Vigil re-checks the order before such a call (issue 16). A call
+        # that reached the fake more than LATE_MARGIN after the latest true time the outcome can
+        # have committed (decided_at, on the committing process's possibly stepped clock) is a
+        # violation; the margin covers the race between the re-check and the call.
+        late_calls = []
+        in_call_late = []  # in-call retries of an attempt that began before the decision
+        race_late = []  # begun within LATE_MARGIN after the decision (the re-check raced it)
+        for order in sorted(accepted):
+            s = sessions.get(order)
+            if s is None or not s["decided_at"] or s["state"] not in FINAL:
+                continue
+            decided = latest_real(s["decided_at"] / 1000)
+            for f in sorted(calls, key=lambda f: f["t"]):
+                if f.get("order") != order or not f.get("acted"):
+                    continue
+                what = None
+                if f["provider"] == "veriff":
+                    what = "Veriff session opened"
+                elif f["provider"] == "sendgrid" and f.get("kind") in LINK_EMAILS:
+                    what = f"{f.get('kind')} email sent"
+                elif f["provider"] == "lightspeed" and f.get("action") == "hold":
+                    what = "order put on hold at the shop"
+                if not what or f["t"] <= decided:
+                    continue
+                label = f"{f['provider']}/{f.get('kind') or f.get('action') or f['op']}"
+                first = self.call_chain_start(f, calls)
+                if first["t"] <= decided:
+                    # A retry inside one provider call (timeouts, 5xx, 429: the HTTP client's own
+                    # retries) whose first try, and so the task's re-check, came before the decision.
+                    in_call_late.append(label)
+                    continue
+                if first["t"] <= decided + LATE_MARGIN:
+                    race_late.append(label)
+                    continue
+                late_calls.append(label)
+                self.violation(f"{what} after the order was {s['state']}", order,
+                               decided_real=round(decided, 3), call=summary_of(f),
+                               after_s=round(f["t"] - decided, 3), attempt_started=round(first["t"], 3))
 
         commit = {}  # (fake provider, fake key) -> real time the task's outcome committed
         unknown_commit = set()  # committed, but when is unclear (a stepped clock)
@@ -604,12 +663,30 @@ class Checker:
             "per_kill": sorted(exposed, key=lambda e: e["kill"]),
             "window_provider_to_commit_s": {
                 p: {"n": len(v), "p50": pct(v, 0.5), "p95": pct(v, 0.95), "max": max(v)} for p, v in widths.items() if v},
-            "late_sessions": len(late_sessions),
+            "late_calls": dict(Counter(late_calls)),
+            "late_in_call_retries": dict(Counter(in_call_late)),
+            "late_within_margin": dict(Counter(race_late)),
             "dead_tasks": len(dead),
             "harness_errors": len(self.harness_errors),
             "violations": len(self.violations),
         }
         return self.result
+
+    def call_chain_start(self, rec, calls):
+        """The first request of the provider call `rec` belongs to: Vigil's HTTP client retries a
+        call itself (3 tries, full-jitter backoff under 1 s, Retry-After 1 s here, each try cut
+        at the provider timeout), so requests of one launch for one key that follow each other
+        within that span are one call of one task attempt."""
+        same = sorted((c for c in calls if c["provider"] == rec["provider"] and c.get("key") == rec.get("key")
+                       and c["launch"] == rec["launch"] and c["t"] <= rec["t"]), key=lambda c: c["t"])
+        first = rec
+        for prev in reversed(same[:-1] if same and same[-1] is rec else same):
+            ended = min(prev.get("t_end", prev["t"]), prev["t"] + self.provider_timeout)
+            if first["t"] - ended <= IN_CALL_GAP:
+                first = prev
+            else:
+                break
+        return first
 
     def client_timeouts(self):
         """Times at which a Vigil launch logged a provider exchange that failed with a timeout
@@ -741,7 +818,14 @@ def table(result, violations, notes, harness_errors):
     w = r["window_provider_to_commit_s"]
     rows.append(("window (call→commit)", "; ".join(f"{p} p50 {fmt_s(v['p50'])} p95 {fmt_s(v['p95'])} max {fmt_s(v['max'])}"
                                                   for p, v in sorted(w.items())) or "-"))
-    rows.append(("late Veriff sessions", f"{r['late_sessions']} opened after the order was final (issue 16, not counted)"))
+    lc, li = r["late_calls"], r["late_in_call_retries"]
+    rows.append(("calls after decision", (", ".join(f"{k} {v}" for k, v in sorted(lc.items())) if lc else "0")
+                 + " (sessions, link emails, holds begun after the order was final: violations)"))
+    rows.append(("  in-call retries", (", ".join(f"{k} {v}" for k, v in sorted(li.items())) if li else "0")
+                 + " (a retry inside a call whose attempt began before the decision: reported)"))
+    lm = r["late_within_margin"]
+    rows.append(("  re-check raced", (", ".join(f"{k} {v}" for k, v in sorted(lm.items())) if lm else "0")
+                 + f" (begun within {LATE_MARGIN:g} s of the decision's commit: reported)"))
     rows.append(("dead tasks", str(r["dead_tasks"])))
     if harness_errors:
         rows.append(("harness errors", str(len(harness_errors))))
