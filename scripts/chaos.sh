@@ -59,7 +59,10 @@ fi
 
 # libfaketime steps clocks; optional (installed from Debian when missing and we are root).
 if ! ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null 2>&1 \
+    echo "chaos: installing libfaketime (apt-get install faketime) for the clock steps"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null 2>&1 \
+        || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 \
+             && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null 2>&1; }; } \
         || echo "chaos: could not install faketime; clock steps will be skipped"
 fi
 

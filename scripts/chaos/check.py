@@ -620,7 +620,19 @@ class Checker:
                 self.violation("outbox emails and email.sent events differ by kind", order,
                                outbox=dict(kinds_out), events=dict(kinds_ev))
 
-        for j in self.jk("settle.timeout"):
+        for j in self.jk("launch.exit"):
+            tail = ""
+            path = os.path.join(self.workdir, "logs", f"vigil-{j['launch']}.log")
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    lines = [line.strip() for line in f if line.strip()]
+                tail = lines[-1][:200] if lines else ""
+            down = any(a - 1 <= j["t"] <= b + 5 for a, b in
+                       [(x["t"], x.get("t_end", x["t"] + 60)) for x in self.jk("pg_restart", "pg_restart.start")])
+            self.notes.append(f"vigil {j['launch']} exited with {j.get('code')} during start-up"
+                              f"{' (PostgreSQL was down)' if down else ' (not a PostgreSQL outage)'}; started again; "
+                              f"last log line: {tail}")
+
             self.notes.append(f"the system did not settle in time: {j.get('last')}")
 
         n_kills = len(self.jk("kill")) - len([j for j in self.jk("kill") if j.get("reason") != "chaos"])

@@ -17,4 +17,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin_dir=${VIGIL_BIN_DIR:-$(swift build --show-bin-path)}
 echo "chaos: short run on both backends (scripts/chaos.sh --backend both --seed 16)"
-exec scripts/chaos.sh --backend both --seed 16 --vigil "$bin_dir/vigil"
+exec scripts/chaos.sh --backend both --seed 16 --vigil "$bin_dir/vigil" "$@"
