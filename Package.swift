@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // The console: operators' passwords (bcrypt) and its server-rendered pages.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -107,7 +110,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // The console's templates and assets are compiled into the binary: nothing to ship
+            // beside it, nothing to find at run time.
+            resources: ConsoleResources.embedded,
             swiftSettings: strict
         ),
         .executableTarget(
@@ -147,3 +156,14 @@ let package = Package(
         ),
     ]
 )
+
+/// The console's files (Sources/VigilServer/Console/Resources), each embedded in the binary as
+/// `PackageResources.<name>`.
+enum ConsoleResources {
+    static let files = [
+        "layout.mustache", "sign-in.mustache", "overview.mustache", "orders.mustache", "order.mustache",
+        "review.mustache", "tasks.mustache", "audit.mustache", "customer.mustache", "message.mustache",
+        "console.css", "console.js",
+    ]
+    static var embedded: [Resource] { files.map { .embedInCode("Console/Resources/\($0)") } }
+}

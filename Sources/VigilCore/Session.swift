@@ -49,8 +49,12 @@ public enum OutcomeReason: String, Sendable, Codable, CaseIterable {
     case returningCustomer = "returning_customer"
     /// No rule of the policy asked for a check.
     case notRequired = "not_required"
-    /// Cancelled in the shop.
+    /// Cancelled in the shop (reported by its webhook, or by an operator).
     case orderCancelled = "order_cancelled"
+    /// Approved by an operator in the console or the admin API.
+    case approvedByOperator = "approved_by_operator"
+    /// Declined by an operator in the console or the admin API.
+    case declinedByOperator = "declined_by_operator"
 }
 
 /// The emails Vigil sends; each maps to a template.
@@ -73,6 +77,33 @@ public enum SessionInput: Sendable, Equatable {
     case reminderDue
     /// The order was cancelled in the shop.
     case orderCancelled
+    /// A person in the shop decided (console or admin API); see `OperatorAction`.
+    case byOperator(OperatorAction)
+}
+
+/// What staff can do to an order by hand. Each is a transition of the same machine, allowed only
+/// from the states its `allowed` names; anything else is refused whole.
+public enum OperatorAction: Sendable, Equatable {
+    /// Approve without (or despite) the provider: the order is released.
+    case approve
+    /// Decline: refund, email and cancel at the shop, as for the provider's decline.
+    case decline
+    /// Send the verification link again.
+    case resend
+    /// Move the deadline (later only).
+    case extend(to: Date)
+    /// The order was cancelled in the shop: stop everything, no refund.
+    case cancel
+
+    public var name: String {
+        switch self {
+        case .approve: "approve"
+        case .decline: "decline"
+        case .resend: "resend"
+        case .extend: "extend"
+        case .cancel: "cancel"
+        }
+    }
 }
 
 /// What the flow must do as a result of a transition; the flow turns these into tasks,
@@ -91,6 +122,17 @@ public enum SessionEffect: Sendable, Equatable {
     case flagForReview(reason: String)
     /// Mark the session as waiting for a person (the deadline then flags instead of expiring).
     case awaitReview(reason: String)
+    /// Replace the deadline timer with one at this time.
+    case moveDeadline(to: Date)
+    /// The provider's session lapsed while Vigil's deadline runs: open a fresh one (the
+    /// customer's link, which points at Vigil's page, stays the same).
+    case reopenVerification
+}
+
+/// An operator action the session's state does not allow, with the reason in words.
+public struct ActionRefused: Error, Equatable, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A session as the state machine needs to see it.
@@ -164,9 +206,9 @@ public enum SessionMachine {
         case (.pending, .decision(.review)):
             return stay("session.under_review", [.awaitReview(reason: "under review at the ID provider")])
         case (.pending, .decision(.expired)), (.pending, .decision(.abandoned)):
-            // The provider's session lapsed; Vigil's deadline still governs, and the customer page
-            // opens a fresh session.
-            return stay("session.provider_\(decisionName(input))")
+            // The provider's session lapsed; Vigil's deadline still governs, and a fresh session
+            // is opened for the customer's page.
+            return stay("session.provider_\(decisionName(input))", [.reopenVerification])
         case (.pending, .decision(.approved)):
             // Approvals reach the machine as `.approved(verdict)`; a bare one has no verdict.
             return stay("session.needs_review", [.awaitReview(reason: "approved without an age verdict"),
@@ -183,6 +225,24 @@ public enum SessionMachine {
         case (.pending, .orderCancelled):
             return SessionTransition(state: .cancelled, refundStatus: refundStatus, reason: .orderCancelled,
                                      effects: [.cancelTimers], event: "session.cancelled")
+        case (.pending, .byOperator(let action)):
+            switch action {
+            case .approve:
+                return SessionTransition(state: .approved, refundStatus: refundStatus, reason: .approvedByOperator,
+                                         effects: [.cancelTimers, .releaseOrder, .sendEmail(.approved)], event: "session.approved")
+            case .decline:
+                return decline(.declinedByOperator)
+            case .resend:
+                return stay("session.link_resent", [.sendEmail(.verificationLink)])
+            case .extend(let deadline):
+                return stay("session.deadline_extended", [.moveDeadline(to: deadline)])
+            case .cancel:
+                return SessionTransition(state: .cancelled, refundStatus: refundStatus, reason: .orderCancelled,
+                                         effects: [.cancelTimers], event: "session.cancelled")
+            }
+        case (_, .byOperator):
+            // Refused before it reaches here (`refusal`); a final outcome is never undone.
+            return stay("action.refused")
         case (_, .orderCancelled):
             // The outcome stands; the shop's own cancellation of an order already decided is its business.
             return stay("order.cancelled_after_outcome")
@@ -201,6 +261,27 @@ public enum SessionMachine {
             return stay("decision.late", [.flagForReview(reason: "\(name) received after the session was \(state.rawValue)")])
         }
     }
+
+    /// Why an operator action cannot be applied to the session, or nil when it can. Every action
+    /// needs a pending session: an outcome, once reached, is never undone by hand either.
+    public static func refusal(_ action: OperatorAction, to session: SessionSnapshot, now: Date,
+                               deadline: Date) -> ActionRefused? {
+        guard session.state == .pending else {
+            return ActionRefused("the order is \(session.state.rawValue); only a pending order can be given '\(action.name)'")
+        }
+        if case .extend(let to) = action {
+            guard to > deadline else { return ActionRefused("the new deadline must be later than the current one") }
+            guard to > now else { return ActionRefused("the new deadline must be in the future") }
+            guard to.timeIntervalSince(now) <= maximumExtension else {
+                return ActionRefused("the new deadline can be at most \(DurationText.format(maximumExtension)) from now")
+            }
+        }
+        return nil
+    }
+
+    /// How far ahead a deadline can be moved: the provider's sessions and the gateway's refund
+    /// window do not last for ever.
+    public static let maximumExtension: TimeInterval = 30 * 86_400
 
     private static func decisionName(_ input: SessionInput) -> String {
         switch input {

@@ -159,10 +159,7 @@ public struct CustomerKeys: Sendable {
     public static let development = CustomerKeys(secret: Secret("vigil-development-data-key-not-for-production-use"))
 
     public init(secret: Secret) {
-        // A key of its own, derived from the secret, so the secret's other uses never share one.
-        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(secret.value.utf8)),
-                                             info: Data("vigil customer keys".utf8), outputByteCount: 32)
-        key = derived.withUnsafeBytes { Array($0) }
+        key = DerivedKey.bytes(from: secret, purpose: "vigil customer keys")
     }
 
     /// An email as people write it differently: trimmed and lowercased.
@@ -185,5 +182,13 @@ public struct CustomerKeys: Sendable {
 
     private func digest(_ text: String) -> String {
         Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: key)))
+    }
+}
+
+/// A key of its own for each use of one secret (HKDF-SHA256), so its uses never share a key.
+enum DerivedKey {
+    static func bytes(from secret: Secret, purpose: String) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(secret.value.utf8)),
+                               info: Data(purpose.utf8), outputByteCount: 32).withUnsafeBytes { Array($0) }
     }
 }

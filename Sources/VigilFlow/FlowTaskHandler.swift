@@ -61,6 +61,8 @@ public struct FlowTaskHandler: TaskHandler {
         let clock = clock, trigger = claim.task.name, settings = settings
         return TaskOutcome { tx in
             guard let session = try await tx.session(orderId: orderId) else { return }
+            // A deadline moved later by staff has its own timer; this one is left over.
+            if input == .deadlineReached, session.deadline > clock.now() { return }
             let transition = SessionMachine.apply(input, to: session.snapshot)
             // A leftover timer on a finished session changes nothing and needs no timeline row.
             if transition.event == "timer.ignored" { return }
@@ -113,14 +115,17 @@ public struct FlowTaskHandler: TaskHandler {
                                      data: JSONCoding.object(["kind": payload.kind.rawValue, "state": session.state.rawValue]))
                 }
             }
-            guard session.verificationURL != nil else {
+            // Links go to Vigil's customer page, which opens the provider's session itself; a
+            // session made before pages existed links to the provider, once its session is open.
+            guard settings.pageURL(session) != nil || session.verificationURL != nil else {
                 throw NotReady(description: "the verification link is not open yet; retrying after the session is created")
             }
         }
+        let link = settings.pageURL(session) ?? session.verificationURL
         let (_, record) = try await once(claim, call) {
             try await providers.email.send(EmailMessage(
                 kind: payload.kind, to: session.customerEmail, customerName: session.customerName,
-                orderId: orderId, verificationURL: session.verificationURL, deadline: session.deadline), call: call)
+                orderId: orderId, verificationURL: link, deadline: session.deadline), call: call)
         }
         return TaskOutcome(record: record) { tx in
             try await tx.log(orderId: orderId, type: "email.sent", at: clock.now(),

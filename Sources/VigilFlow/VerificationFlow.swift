@@ -14,15 +14,27 @@ public struct FlowSettings: Sendable {
     public var holdOrders: Bool
     /// Keyed hashes for customers (returning customers, lookups by email).
     public var customerKeys: CustomerKeys
+    /// The customer page's links, and where Vigil is reached from outside (`VIGIL_PUBLIC_URL`):
+    /// emails link to `<publicURL>/v/<token>`.
+    public var links: CustomerLinks
+    public var publicURL: String
 
     public init(verificationDeadline: TimeInterval = 72 * 3600, reminderAfter: TimeInterval? = 24 * 3600,
                 policy: AgePolicy = AgePolicy(), holdOrders: Bool = true,
-                customerKeys: CustomerKeys = .development) {
+                customerKeys: CustomerKeys = .development, links: CustomerLinks = .development,
+                publicURL: String = "http://127.0.0.1:8080") {
         self.verificationDeadline = verificationDeadline
         self.reminderAfter = reminderAfter
         self.policy = policy
         self.holdOrders = holdOrders
         self.customerKeys = customerKeys
+        self.links = links
+        self.publicURL = publicURL
+    }
+
+    /// The customer page of a session, or nil for a session made before pages existed.
+    public func pageURL(_ session: SessionRecord) -> String? {
+        session.linkId.map { publicURL + "/v/" + links.token(linkId: $0) }
     }
 }
 
@@ -106,7 +118,8 @@ public struct VerificationFlow: Sendable {
             deadline: now.addingTimeInterval(settings.verificationDeadline),
             reminderAt: settings.reminderAfter.map { now.addingTimeInterval($0) }, createdAt: now, updatedAt: now,
             decidedAt: nil, minimumAge: rule.minimumAge, ageRule: rule.rule, region: order.region?.description,
-            source: order.source, customerKey: settings.customerKeys.email(order.customerEmail))
+            source: order.source, customerKey: settings.customerKeys.email(order.customerEmail),
+            linkId: CustomerLinks.newId())
         let needs = policy.verification.reason(items: order.lineItems, total: order.orderTotal, region: order.region,
                                                customerTags: order.customerTags)
         var returning: VerifiedCustomer?
@@ -273,6 +286,28 @@ public struct VerificationFlow: Sendable {
         return (updated, transition.event)
     }
 
+    // MARK: Staff
+
+    /// Applies a person's action to an order in one transaction, or refuses it whole
+    /// (`ActionRefused`) when the order's state does not allow it. `actor` is who did it
+    /// (`user:NAME` or a token id), recorded in the timeline.
+    public func act(_ action: OperatorAction, orderId: String, actor: String) async throws -> SessionRecord {
+        let now = clock.now()
+        let settings = settings
+        return try await store.write { tx in
+            guard let session = try await tx.session(orderId: orderId) else {
+                throw ActionRefused("there is no verification session for order \(orderId)")
+            }
+            if let refused = SessionMachine.refusal(action, to: session.snapshot, now: now, deadline: session.deadline) {
+                throw refused
+            }
+            let transition = SessionMachine.apply(.byOperator(action), to: session.snapshot)
+            // Unique per action, so a second resend or extension is a new email or timer.
+            let trigger = "\(actor)/\(action.name)/\(Int64((now.timeIntervalSince1970 * 1000).rounded()))"
+            return try await Self.apply(transition, to: session, in: tx, at: now, trigger: trigger, settings: settings)
+        }
+    }
+
     // MARK: Transitions
 
     /// Writes a transition: the session row, the timeline entry, and the tasks, cancellations
@@ -290,7 +325,13 @@ public struct VerificationFlow: Sendable {
             updated.reviewReason = nil
         }
         for effect in transition.effects {
-            if case .awaitReview(let reason) = effect { updated.reviewReason = reason }
+            switch effect {
+            case .awaitReview(let reason): updated.reviewReason = reason
+            case .moveDeadline(let deadline): updated.deadline = deadline
+            // The provider's lapsed session is no use to the customer page: it waits for the new one.
+            case .reopenVerification: updated.verificationURL = nil
+            default: break
+            }
         }
         if updated != session {
             updated.updatedAt = now
@@ -321,8 +362,10 @@ public struct VerificationFlow: Sendable {
             case .refund(let reason):
                 try await tx.enqueue(task(.refund, order: orderId, at: now, payload: RefundPayload(reason: reason.rawValue)), now: now)
             case .sendEmail(let kind):
-                // Resubmission emails can repeat, once per decision; the others are once per order.
-                let suffix = kind == .resubmission ? CompositeKey.of(kind.rawValue, trigger) : kind.rawValue
+                // Resubmission emails can repeat, once per decision, and links resent by staff once
+                // per action; the others are once per order.
+                let repeats = kind == .resubmission || transition.event == "session.link_resent"
+                let suffix = repeats ? CompositeKey.of(kind.rawValue, trigger) : kind.rawValue
                 try await tx.enqueue(task(.sendEmail, order: orderId, at: now, suffix: suffix,
                                           payload: EmailPayload(kind: kind)), now: now)
             case .rememberCustomer:
@@ -334,6 +377,13 @@ public struct VerificationFlow: Sendable {
                 try await tx.addReview(orderId: orderId, reason: reason, eventId: trigger, at: now)
             case .awaitReview:
                 continue  // written with the session above
+            case .moveDeadline(let deadline):
+                try await tx.cancelTasks(orderId: orderId, kinds: [FlowTask.deadline.rawValue], now: now)
+                try await tx.enqueue(task(.deadline, order: orderId, at: deadline, suffix: CompositeKey.of("moved", trigger)), now: now)
+            case .reopenVerification:
+                // One fresh provider session per lapse (the trigger is the decision's event id);
+                // its link email is the first one's name, so nothing is sent again.
+                try await tx.enqueue(task(.openSession, order: orderId, at: now, suffix: CompositeKey.of("reopen", trigger)), now: now)
             }
         }
         return updated

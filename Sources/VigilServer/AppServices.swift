@@ -58,6 +58,9 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     LogRoutes(access: admin).register(on: table)
     CustomerRoutes(access: admin).register(on: table)
     table.timeout = nil
+    // Pages for people, not the JSON API: registered outside the table the OpenAPI test reads.
+    ConsoleRoutes(services: services).register(on: router)
+    CustomerPageRoutes(services: services).register(on: router)
     table.get("/openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/yaml"],
                  body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))

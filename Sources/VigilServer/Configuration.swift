@@ -108,6 +108,11 @@ public struct VigilConfig: Sendable {
     public var adminTimeout: TimeInterval = 30
     /// Webhooks dated earlier than this are refused as replays.
     public var webhookMaxAge: TimeInterval = 7 * 86400
+    /// Where customers and staff reach Vigil (`VIGIL_PUBLIC_URL`); emails link to its customer
+    /// page. nil: this process's own address (development only).
+    public var publicURL: String?
+    /// How long a console sign-in lasts.
+    public var consoleSessionTTL: TimeInterval = 12 * 3600
 
     public init() {}
 
@@ -144,6 +149,20 @@ public struct VigilConfig: Sendable {
                 throw ConfigError("VIGIL_PORT", "'\(value)' is not a port number (1-65535)")
             }
             port = n
+        }
+        if let text = reader.string("VIGIL_PUBLIC_URL") {
+            guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false,
+                  url.query == nil, url.fragment == nil else {
+                throw ConfigError("VIGIL_PUBLIC_URL", "'\(text.prefix(200))' is not an http(s) URL such as https://verify.example.com")
+            }
+            publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        if reader.string("VIGIL_CONSOLE_SESSION_TTL") != nil {
+            let ttl = try reader.duration("VIGIL_CONSOLE_SESSION_TTL") ?? consoleSessionTTL
+            guard (60...(30 * 86_400)).contains(ttl) else {
+                throw ConfigError("VIGIL_CONSOLE_SESSION_TTL", "must be from 1m to 30d")
+            }
+            consoleSessionTTL = ttl
         }
     }
 
@@ -278,6 +297,16 @@ public struct VigilConfig: Sendable {
         dataKey.map { CustomerKeys(secret: $0) } ?? .development
     }
 
+    /// The customer page's link signatures, keyed like `customerKeys`.
+    public var customerLinks: CustomerLinks {
+        dataKey.map { CustomerLinks(secret: $0) } ?? .development
+    }
+
+    /// Where emails' links point: `VIGIL_PUBLIC_URL`, or this process's own address.
+    public var effectivePublicURL: String {
+        publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+
     /// Production refuses what would be unsafe there: the embedded database and unsigned webhooks.
     func checkProduction() throws(ConfigError) {
         guard environment == .production else { return }
@@ -292,6 +321,9 @@ public struct VigilConfig: Sendable {
         }
         if dataKey == nil {
             throw ConfigError("VIGIL_DATA_KEY", "production needs a key for customers' keyed hashes; set 32+ random characters (or VIGIL_DATA_KEY_FILE)")
+        }
+        if publicURL == nil {
+            throw ConfigError("VIGIL_PUBLIC_URL", "production emails customers a link to Vigil's page; set the https URL Vigil is reached at")
         }
     }
 
@@ -390,7 +422,8 @@ public struct VigilConfig: Sendable {
     /// The flow's settings from this configuration.
     public var flowSettings: FlowSettings {
         FlowSettings(verificationDeadline: verificationDeadline, reminderAfter: reminderAfter, policy: policy,
-                     holdOrders: holdsOrders, customerKeys: customerKeys)
+                     holdOrders: holdsOrders, customerKeys: customerKeys, links: customerLinks,
+                     publicURL: effectivePublicURL)
     }
 
     /// True when webhooks of this kind are accepted without a signature (development only).

@@ -46,6 +46,8 @@ public enum EnvironmentHelp {
         SettingDoc("VIGIL_ENV", "development | production", default: defaults.environment.rawValue),
         SettingDoc("VIGIL_HOST", "listen address", default: defaults.host),
         SettingDoc("VIGIL_PORT", "listen port", default: "\(defaults.port)"),
+        SettingDoc("VIGIL_PUBLIC_URL", "https URL customers reach Vigil at; emails link to <this>/v/<token> (required in production)", default: nil),
+        SettingDoc("VIGIL_CONSOLE_SESSION_TTL", "how long a console sign-in lasts", default: duration(defaults.consoleSessionTTL)),
     ] + databaseSettings + [
         SettingDoc("VIGIL_PROVIDERS", "sandbox | live; SAFE_MODE=true means sandbox", default: defaults.providers.rawValue),
         SettingDoc("VIGIL_VERIFICATION_DEADLINE", "time the customer has to verify", default: duration(defaults.verificationDeadline)),

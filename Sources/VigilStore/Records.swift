@@ -35,13 +35,17 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var source: OrderSource
     /// A keyed hash of the customer's normalised email.
     public var customerKey: String?
+    /// The customer page's link id (its token adds a keyed signature); nil for sessions made
+    /// before the page existed, whose emails link to the provider directly.
+    public var linkId: String?
 
     public init(orderId: String, state: SessionState, refundStatus: RefundStatus, customerEmail: String,
                 customerName: String?, customerId: String?, orderTotal: Decimal, currency: String?,
                 paymentId: String?, verificationId: String?, verificationURL: String?, deadline: Date,
                 reminderAt: Date?, createdAt: Date, updatedAt: Date, decidedAt: Date?,
                 outcomeReason: OutcomeReason? = nil, minimumAge: Int? = nil, ageRule: String? = nil, ofAge: Bool? = nil,
-                region: String? = nil, reviewReason: String? = nil, source: OrderSource = .contract, customerKey: String? = nil) {
+                region: String? = nil, reviewReason: String? = nil, source: OrderSource = .contract, customerKey: String? = nil,
+                linkId: String? = nil) {
         self.orderId = orderId
         self.state = state
         self.refundStatus = refundStatus
@@ -66,6 +70,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.reviewReason = reviewReason
         self.source = source
         self.customerKey = customerKey
+        self.linkId = linkId
     }
 
     public var snapshot: SessionSnapshot {
@@ -161,13 +166,91 @@ public struct ReviewRecord: Sendable, Equatable {
     public var reason: String
     public var eventId: String?
     public var createdAt: Date
+    public var resolvedAt: Date?
+    /// Who resolved it (`user:NAME` or a token id), and their note.
+    public var resolvedBy: String?
+    public var note: String?
 
-    public init(id: Int64, orderId: String?, reason: String, eventId: String?, createdAt: Date) {
+    public init(id: Int64, orderId: String?, reason: String, eventId: String?, createdAt: Date,
+                resolvedAt: Date? = nil, resolvedBy: String? = nil, note: String? = nil) {
         self.id = id
         self.orderId = orderId
         self.reason = reason
         self.eventId = eventId
         self.createdAt = createdAt
+        self.resolvedAt = resolvedAt
+        self.resolvedBy = resolvedBy
+        self.note = note
+    }
+}
+
+/// What a console user may do: `viewer` reads, `operator` also acts on orders.
+public enum UserRole: String, Sendable, Codable, CaseIterable {
+    case viewer
+    case `operator`
+}
+
+/// A console user. The password is kept only as its bcrypt hash.
+public struct UserRecord: Sendable, Equatable {
+    public var name: String
+    public var passwordHash: String
+    public var role: UserRole
+    public var disabledAt: Date?
+    public var createdAt: Date
+
+    public init(name: String, passwordHash: String, role: UserRole, disabledAt: Date?, createdAt: Date) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.role = role
+        self.disabledAt = disabledAt
+        self.createdAt = createdAt
+    }
+}
+
+/// A signed-in console browser, found by the SHA-256 of its cookie's token.
+public struct ConsoleSession: Sendable, Equatable {
+    public var user: UserRecord
+    public var csrfToken: String
+    public var expiresAt: Date
+
+    public init(user: UserRecord, csrfToken: String, expiresAt: Date) {
+        self.user = user
+        self.csrfToken = csrfToken
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What the console's overview counts.
+public struct OverviewCounts: Sendable, Equatable {
+    /// Sessions by state, all time.
+    public var byState: [SessionState: Int]
+    /// Pending sessions whose deadline falls before the horizon.
+    public var dueSoon: Int
+    /// Refunds completed and failed since the start of the day.
+    public var refundsToday: Int
+    public var refundsFailed: Int
+    /// Reviews waiting for a person.
+    public var openReviews: Int
+
+    public init(byState: [SessionState: Int], dueSoon: Int, refundsToday: Int, refundsFailed: Int, openReviews: Int) {
+        self.byState = byState
+        self.dueSoon = dueSoon
+        self.refundsToday = refundsToday
+        self.refundsFailed = refundsFailed
+        self.openReviews = openReviews
+    }
+}
+
+/// A decided session as the overview's charts need it.
+public struct DecidedSession: Sendable, Equatable {
+    public var state: SessionState
+    public var createdAt: Date
+    public var decidedAt: Date
+
+    public init(state: SessionState, createdAt: Date, decidedAt: Date) {
+        self.state = state
+        self.createdAt = createdAt
+        self.decidedAt = decidedAt
     }
 }
 

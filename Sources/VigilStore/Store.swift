@@ -51,7 +51,7 @@ extension StoreTransaction {
 
 /// The database behind Vigil: transactions for the flow, the task queue, and the read side
 /// for the admin API and export.
-public protocol Store: TaskStore where Transaction == any StoreTransaction {
+public protocol Store: TaskStore, AccountStore where Transaction == any StoreTransaction {
     /// Runs `body` in one transaction and returns after it commits. `body` must act only
     /// through its transaction: it may run more than once (a group commit runs a batch again
     /// when one of its transactions throws), and only the last run counts.
@@ -90,6 +90,24 @@ public protocol Store: TaskStore where Transaction == any StoreTransaction {
     func releaseIdempotencyKey(_ key: String) async throws
     /// Audit rows, newest first.
     func audit(limit: Int) async throws -> [AuditRecord]
+    /// Audit rows older than the row `beforeId` (all when nil), newest first.
+    func audit(beforeId: Int64?, limit: Int) async throws -> [AuditRecord]
+
+    // The console's reads (see `SQLStore+Console.swift`).
+    /// The session behind a customer page link.
+    func session(linkId: String) async throws -> SessionRecord?
+    /// A customer's sessions by the keyed hash of their email, newest first.
+    func sessions(customerKey: String, limit: Int) async throws -> [SessionRecord]
+    /// Pending sessions whose deadline is before `deadlineBefore`, soonest first.
+    func pendingSessions(deadlineBefore: Date, limit: Int) async throws -> [SessionRecord]
+    func overviewCounts(now: Date, dayStart: Date, horizon: Date) async throws -> OverviewCounts
+    /// Sessions decided since `since`, newest first.
+    func decidedSessions(since: Date, limit: Int) async throws -> [DecidedSession]
+    func review(id: Int64) async throws -> ReviewRecord?
+    /// The webhooks recorded for an order, oldest first.
+    func webhooks(orderId: String, limit: Int) async throws -> [StoredWebhook]
+    /// Marks an open review resolved; false when it was already resolved or does not exist.
+    func resolveReview(id: Int64, by actor: String, note: String, at: Date) async throws -> Bool
 
     /// Cancels a task by id; false when it had already finished (not an error).
     func cancelTask(id: Int64, now: Date) async throws -> Bool

@@ -13,7 +13,7 @@ struct VigilCommand: AsyncParsableCommand {
         abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
         discussion: EnvironmentHelp.all,
         version: VigilVersion.current,
-        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self])
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self])
 
     /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
     static func main() async {
@@ -205,5 +205,90 @@ enum EventTime {
 extension Result where Failure == any Error {
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the console's users (viewer: reads; operator: also acts on orders).",
+        subcommands: [Add.self, List.self, Disable.self, Passwd.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user; asks for the password, or reads it from stdin.")
+        @Argument(help: "User name: 1 to 64 letters, digits, '.', '_', '-' or '@'.") var name: String
+        @Option(help: "viewer or operator.") var role: String = "viewer"
+        @Flag(help: "Read the password from the first line of stdin (for scripts).") var passwordStdin = false
+
+        func run() async throws {
+            guard let role = UserRole(rawValue: role) else {
+                throw ValidationError("--role must be viewer or operator")
+            }
+            let password = try Password.read(fromStdin: passwordStdin)
+            let name = self.name
+            print(try await UsersCommand.run { store, now in try await UserAdmin.add(store, name: name, role: role, password: password, now: now) })
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users: name, role, active or disabled.")
+        func run() async throws {
+            print(try await UsersCommand.run { store, _ in try await UserAdmin.list(store) })
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user and end their sessions.")
+        @Argument var name: String
+        func run() async throws {
+            let name = self.name
+            print(try await UsersCommand.run { store, now in try await UserAdmin.disable(store, name: name, now: now) })
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a user's password (enables them again; ends their sessions).")
+        @Argument var name: String
+        @Flag(help: "Read the password from the first line of stdin.") var passwordStdin = false
+        func run() async throws {
+            let password = try Password.read(fromStdin: passwordStdin)
+            let name = self.name
+            print(try await UsersCommand.run { store, now in try await UserAdmin.passwd(store, name: name, password: password, now: now) })
+        }
+    }
+}
+
+enum UsersCommand {
+    /// Runs against the configured database; in development a fresh database is migrated first
+    /// (as `vigil serve` would), in production the schema must be current (`vigil migrate`).
+    static func run(_ body: @escaping @Sendable (any Store, Date) async throws -> String) async throws -> String {
+        let config = try Setup.config()
+        let logger = Setup.logger(config)
+        let development = config.environment == .development
+        do {
+            return try await VigilRuntime.withRunningStore(config, logger: logger) { store in
+                if try await !store.migrationStatus().pending.isEmpty {
+                    guard development else { throw UserAdminError("the schema is not current; run vigil migrate first") }
+                    _ = try await store.migrate()
+                }
+                return try await body(store, Date())
+            }
+        } catch let error as UserAdminError {
+            VigilCommand.fail("vigil users: \(error)", code: 1)
+        }
+    }
+}
+
+enum Password {
+    static func read(fromStdin: Bool) throws -> String {
+        var line: String?
+        if fromStdin {
+            line = readLine(strippingNewline: true)
+        } else if isatty(STDIN_FILENO) != 0, let typed = getpass("Password: ") {
+            line = String(cString: typed)
+        } else {
+            throw ValidationError("give the password on stdin with --password-stdin")
+        }
+        guard let password = line, !password.isEmpty else { throw ValidationError("no password given") }
+        return password
     }
 }

@@ -133,8 +133,15 @@ struct ConfigurationTests {
         #expect(error(["VIGIL_DATA_KEY": "too short"])?.variable == "VIGIL_DATA_KEY")
         let ok = try load(["VIGIL_ENV": "production", "VIGIL_DATABASE_URL": pg, "VIGIL_PROVIDERS": "sandbox",
                            "VIGIL_LIGHTSPEED_WEBHOOK_SECRET": "a", "VIGIL_VERIFF_SHARED_SECRET": "b",
-                           "VIGIL_DATA_KEY": String(repeating: "k", count: 32)])
+                           "VIGIL_DATA_KEY": String(repeating: "k", count: 32), "VIGIL_PUBLIC_URL": "https://verify.example.com/"])
         #expect(ok.logFormat == .json)
+        #expect(ok.flowSettings.publicURL == "https://verify.example.com")
+        #expect(error(["VIGIL_ENV": "production", "VIGIL_DATABASE_URL": pg, "VIGIL_PROVIDERS": "sandbox",
+                       "VIGIL_LIGHTSPEED_WEBHOOK_SECRET": "a", "VIGIL_VERIFF_SHARED_SECRET": "b",
+                       "VIGIL_DATA_KEY": String(repeating: "k", count: 32)])?.variable == "VIGIL_PUBLIC_URL")
+        #expect(error(["VIGIL_PUBLIC_URL": "javascript:alert(1)"])?.variable == "VIGIL_PUBLIC_URL")
+        #expect(error(["VIGIL_PUBLIC_URL": "https://x.example/?a=1"])?.variable == "VIGIL_PUBLIC_URL")
+        #expect(error(["VIGIL_CONSOLE_SESSION_TTL": "10s"])?.variable == "VIGIL_CONSOLE_SESSION_TTL")
         #expect(!ok.acceptsUnsignedWebhooks)
     }
 }

@@ -29,7 +29,7 @@ struct DatabaseOutageTests {
         let started = Date()
         let r = try runVigil(["serve"], env: [
             "VIGIL_DATABASE_URL": "postgres://vigil@127.0.0.1:\(port)/vigil?sslmode=disable",
-            "VIGIL_DB_CONNECT_TIMEOUT": "2s", "VIGIL_ENV": "production", "VIGIL_PROVIDERS": "sandbox",
+            "VIGIL_DB_CONNECT_TIMEOUT": "2s", "VIGIL_ENV": "production", "VIGIL_PROVIDERS": "sandbox", "VIGIL_PUBLIC_URL": "https://verify.example.com",
             "VIGIL_LIGHTSPEED_WEBHOOK_SECRET": "a", "VIGIL_VERIFF_SHARED_SECRET": "b",
             "VIGIL_DATA_KEY": String(repeating: "k", count: 32),
         ])

@@ -48,11 +48,11 @@ struct SessionMachineTests {
         #expect(!t.effects.contains(.cancelTimers))
     }
 
-    @Test("provider-side expiry or abandonment is recorded; our deadline still governs",
+    @Test("provider-side expiry or abandonment is recorded and a fresh provider session opened; our deadline still governs",
           arguments: [VerificationDecision.expired, .abandoned])
     func providerLapse(_ decision: VerificationDecision) {
         let t = Self.apply(.decision(decision))
-        #expect(t.state == .pending && t.effects.isEmpty)
+        #expect(t.state == .pending && t.effects == [.reopenVerification])
         #expect(t.event == "session.provider_\(decision.rawValue)")
     }
 

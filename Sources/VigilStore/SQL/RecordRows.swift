@@ -9,7 +9,7 @@ enum Columns {
     static let session = """
         order_id, state, refund_status, customer_email, customer_name, customer_id, order_total, currency, \
         payment_id, verification_id, verification_url, deadline, reminder_at, created_at, updated_at, decided_at, \
-        outcome_reason, minimum_age, age_rule, of_age, region, review_reason, source, customer_key
+        outcome_reason, minimum_age, age_rule, of_age, region, review_reason, source, customer_key, link_id
         """
     static let task = """
         id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at, last_error, \
@@ -17,7 +17,8 @@ enum Columns {
         """
     static let outbox = "id, idempotency_key, provider, operation, order_id, task_id, mode, request, response, at"
     static let event = "id, order_id, type, at, data"
-    static let review = "id, order_id, reason, event_id, created_at"
+    static let review = "id, order_id, reason, event_id, created_at, resolved_at, resolved_by, note"
+    static let user = "name, password_hash, role, disabled_at, created_at"
     static let audit = "id, at, actor, action, target, outcome, ip, user_agent, request_id"
 }
 
@@ -39,7 +40,8 @@ extension SessionRecord {
             },
             minimumAge: try r.int("minimum_age"), ageRule: try r.text("age_rule"), ofAge: try r.bool("of_age"),
             region: try r.text("region"), reviewReason: try r.text("review_reason"),
-            source: try r.enum(OrderSource.self, "source"), customerKey: try r.text("customer_key"))
+            source: try r.enum(OrderSource.self, "source"), customerKey: try r.text("customer_key"),
+            linkId: try r.text("link_id"))
     }
 
     /// In the order of `Columns.session`.
@@ -48,7 +50,7 @@ extension SessionRecord {
          .text(customerName), .text(customerId), .decimal(orderTotal), .text(currency), .text(paymentId),
          .text(verificationId), .text(verificationURL), .date(deadline), .date(reminderAt), .date(createdAt),
          .date(updatedAt), .date(decidedAt), .text(outcomeReason?.rawValue), .int(minimumAge), .text(ageRule),
-         .bool(ofAge), .text(region), .text(reviewReason), .text(source.rawValue), .text(customerKey)]
+         .bool(ofAge), .text(region), .text(reviewReason), .text(source.rawValue), .text(customerKey), .text(linkId)]
     }
 }
 
@@ -84,7 +86,8 @@ extension EventLogEntry {
 extension ReviewRecord {
     init(row r: SQLRow) throws {
         self.init(id: try r.int64(required: "id"), orderId: try r.text("order_id"), reason: try r.text(required: "reason"),
-                  eventId: try r.text("event_id"), createdAt: try r.date(required: "created_at"))
+                  eventId: try r.text("event_id"), createdAt: try r.date(required: "created_at"),
+                  resolvedAt: try r.date("resolved_at"), resolvedBy: try r.text("resolved_by"), note: try r.text("note"))
     }
 }
 
@@ -108,5 +111,13 @@ extension ParkedDecision {
     init(row r: SQLRow) throws {
         self.init(id: try r.int64(required: "id"), orderId: try r.text(required: "order_id"),
                   decision: try r.text(required: "decision"), receivedAt: try r.date(required: "received_at"))
+    }
+}
+
+extension UserRecord {
+    init(row r: SQLRow) throws {
+        self.init(name: try r.text(required: "name"), passwordHash: try r.text(required: "password_hash"),
+                  role: try r.enum(UserRole.self, "role"), disabledAt: try r.date("disabled_at"),
+                  createdAt: try r.date(required: "created_at"))
     }
 }

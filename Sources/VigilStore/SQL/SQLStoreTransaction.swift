@@ -66,7 +66,7 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     func insertSession(_ s: SessionRecord) async throws -> Bool {
         try await connection.execute(SQLStatement("""
             INSERT INTO sessions (\(Columns.session))
-            VALUES (\(Array(repeating: "?", count: 24).joined(separator: ", ")))
+            VALUES (\(Array(repeating: "?", count: 25).joined(separator: ", ")))
             ON CONFLICT (order_id) DO NOTHING
             """, s.binds)) > 0
     }
@@ -79,7 +79,7 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
                 customer_id = ?, order_total = ?, currency = ?, payment_id = ?, verification_id = ?,
                 verification_url = ?, deadline = ?, reminder_at = ?, created_at = ?, updated_at = ?,
                 decided_at = ?, outcome_reason = ?, minimum_age = ?, age_rule = ?, of_age = ?, region = ?,
-                review_reason = ?, source = ?, customer_key = ?
+                review_reason = ?, source = ?, customer_key = ?, link_id = ?
             WHERE order_id = ?
             """, binds))
     }

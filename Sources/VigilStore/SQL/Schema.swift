@@ -185,5 +185,36 @@ public enum Schema {
             """,
             "CREATE INDEX parked_decisions_order ON parked_decisions (order_id) WHERE applied_at IS NULL",
         ]),
+        Migration(version: 5, name: "console: operators, their sessions, customer links, resolved reviews", statements: [
+            """
+            CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                disabled_at {time},
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL
+            )
+            """,
+            // A signed-in browser: the cookie's token is kept only as its SHA-256.
+            """
+            CREATE TABLE console_sessions (
+                token_hash TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                created_at {time} NOT NULL,
+                expires_at {time} NOT NULL
+            )
+            """,
+            "CREATE INDEX console_sessions_user ON console_sessions (user_name)",
+            // The customer page's link: its token is this id with a keyed signature (never stored).
+            "ALTER TABLE sessions ADD COLUMN link_id TEXT",
+            "CREATE UNIQUE INDEX sessions_link_id ON sessions (link_id) WHERE link_id IS NOT NULL",
+            "CREATE INDEX sessions_pending_deadline ON sessions (deadline) WHERE state = 'pending'",
+            "CREATE INDEX sessions_decided ON sessions (decided_at) WHERE decided_at IS NOT NULL",
+            "CREATE INDEX sessions_customer_key ON sessions (customer_key, created_at)",
+            "ALTER TABLE reviews ADD COLUMN resolved_by TEXT",
+            "ALTER TABLE reviews ADD COLUMN note TEXT",
+        ]),
     ]
 }
