@@ -235,6 +235,26 @@ public struct FlowTaskHandler: TaskHandler {
     private func updateOrder(_ claim: ClaimedTask, _ call: ProviderCall) async throws -> TaskOutcome<any StoreTransaction> {
         let orderId = call.orderId, clock = clock
         let payload = try decode(OrderUpdatePayload.self, claim.task)
+        switch payload.action {
+        case .hold:
+            // A hold is for a pending order only: once decided, holding it would undo the release.
+            let session = try await requireSession(orderId)
+            guard session.state == .pending else {
+                return TaskOutcome { tx in
+                    try await tx.log(orderId: orderId, type: "order.hold_skipped", at: clock.now(),
+                                     data: JSONCoding.object(["state": session.state.rawValue]))
+                }
+            }
+        case .release, .cancel:
+            // After the hold, never before or beside it: a hold still to run (or in flight) goes
+            // first, or it would leave the decided order on hold.
+            let hold = try await store.task(named: TaskNames.of(.updateOrder, order: orderId, suffix: OrderAction.hold.rawValue))
+            if let hold, [.scheduled, .retrying, .running].contains(hold.state) {
+                throw NotReady(description: "the order's hold has not finished; releasing after it")
+            }
+        case .annotate:
+            break
+        }
         let (_, record) = try await once(claim, call) {
             try await providers.shop.updateOrder(OrderUpdate(orderId: orderId, action: payload.action, note: payload.note), call: call)
         }

@@ -113,6 +113,7 @@ struct FlowTests {
         try await withStore(backend) { store in
             let h = Harness(store: store)
             _ = try await h.flow.receiveOrder(h.order("A5"), payload: "{}")
+            try await h.drain()
             try await h.advance(by: 72 * 3600)
             #expect(try await store.session(orderId: "A5")?.state == .expired)
             let late = try await h.flow.receiveDecision(h.decision("A5", .approved))
