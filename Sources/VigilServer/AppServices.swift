@@ -54,6 +54,7 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     table.timeout = RequestTimeout(seconds: services.config.adminTimeout, what: "admin request")
     let admin = AdminAccess(services: services)
     OrderRoutes(access: admin).register(on: table)
+    OrderActionRoutes(access: admin).register(on: table)
     TaskRoutes(access: admin).register(on: table)
     LogRoutes(access: admin).register(on: table)
     CustomerRoutes(access: admin).register(on: table)

@@ -203,6 +203,169 @@ paths:
         '401': {$ref: '#/components/responses/Problem'}
         '404': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/approve:
+    post:
+      tags: [admin]
+      operationId: approveOrder
+      summary: Approve by hand
+      description: >-
+        Releases the order, cancels its timers and emails the customer. Only a pending order can be acted on; anything else is refused with 409 and
+        nothing changes. Audited with the token's id.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: The order after the action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/decline:
+    post:
+      tags: [admin]
+      operationId: declineOrder
+      summary: Decline by hand
+      description: >-
+        Refunds, emails the customer and cancels the order at the shop, as for the ID provider's decline. Only a pending order can be acted on; anything else is refused with 409 and
+        nothing changes. Audited with the token's id.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: The order after the action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/resend:
+    post:
+      tags: [admin]
+      operationId: resendLink
+      summary: Send the verification link again
+      description: >-
+        Each call sends one more email. Only a pending order can be acted on; anything else is refused with 409 and
+        nothing changes. Audited with the token's id.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: The order after the action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/extend:
+    post:
+      tags: [admin]
+      operationId: extendDeadline
+      summary: Move the deadline later
+      description: >-
+        Later than the current deadline, in the future, at most 30 days ahead; the deadline timer moves with it. Only a pending order can be acted on; anything else is refused with 409 and
+        nothing changes. Audited with the token's id.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ExtendDeadline'}
+      responses:
+        '200':
+          description: The order after the action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/cancel:
+    post:
+      tags: [admin]
+      operationId: cancelVerification
+      summary: Cancel the verification without a refund
+      description: >-
+        For an order cancelled in the shop: timers and pending calls stop, nothing is refunded. Only a pending order can be acted on; anything else is refused with 409 and
+        nothing changes. Audited with the token's id.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: The order after the action
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderView'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/reviews/{id}/resolve:
+    post:
+      tags: [admin]
+      operationId: resolveReview
+      summary: Resolve a review item with a note of what was done
+      security: [{adminToken: []}]
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, minimum: 1, maximum: 9223372036854775807}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ResolveReview'}
+      responses:
+        '200':
+          description: The review, resolved
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Review'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
   /api/v1/tasks:
     get:
       tags: [admin]
@@ -422,7 +585,7 @@ components:
     SessionState:
       enum: [pending, approved, declined, expired, not_required, cancelled]
     OutcomeReason:
-      enum: [declined, underage, document_expired, region_blocked, expired, verified, returning_customer, not_required, order_cancelled]
+      enum: [declined, underage, document_expired, region_blocked, expired, verified, returning_customer, not_required, order_cancelled, approved_by_operator, declined_by_operator]
     RefundStatus:
       enum: [none, refund_pending, refunded, refund_failed]
     TaskState:
@@ -626,6 +789,24 @@ components:
         eventId: {type: string}
         reason: {type: string}
         createdAt: {type: string, format: date-time}
+        resolvedAt: {type: string, format: date-time}
+        resolvedBy: {type: string}
+        note: {type: string}
+    ExtendDeadline:
+      type: object
+      additionalProperties: false
+      description: Exactly one of deadline (the new one) or by (how much later than the current one, such as 24h).
+      minProperties: 1
+      maxProperties: 1
+      properties:
+        deadline: {type: string, format: date-time}
+        by: {type: string, pattern: '^[0-9]+(ms|s|m|h|d)$'}
+    ResolveReview:
+      type: object
+      additionalProperties: false
+      required: [note]
+      properties:
+        note: {type: string, minLength: 1, maxLength: 2000}
     ReviewList:
       type: object
       additionalProperties: false

@@ -58,6 +58,8 @@ struct OpenAPIBodyTests {
             "TaskList": [TaskList(tasks: [task])],
             "Revoked": [RevokedBody(revoked: 1)],
             "TaskRetried": [TaskRetried(retried: true, task: task)],
+            "Review": [ReviewView(ReviewRecord(id: 1, orderId: "A1", reason: "r", eventId: "e", createdAt: at, resolvedAt: at,
+                                               resolvedBy: "user:ada", note: "refunded by hand"))],
             "TaskCancelled": [TaskCancelled(cancelled: false, task: task)],
             "ReviewList": [ReviewList(reviews: [ReviewView(ReviewRecord(id: 1, orderId: "A1", reason: "r", eventId: "e", createdAt: at))])],
             "AuditList": [AuditList(audit: [AuditView(AuditRecord(id: 1, at: at, actor: "token:abc", action: "order.read", target: "A1",

@@ -209,6 +209,9 @@ struct ReviewView: Codable, Equatable {
     var createdAt: Date
     var orderId: String?
     var eventId: String?
+    var resolvedAt: Date?
+    var resolvedBy: String?
+    var note: String?
 
     init(_ r: ReviewRecord) {
         id = r.id
@@ -216,7 +219,21 @@ struct ReviewView: Codable, Equatable {
         createdAt = r.createdAt
         orderId = r.orderId
         eventId = r.eventId
+        resolvedAt = r.resolvedAt
+        resolvedBy = r.resolvedBy
+        note = r.note
     }
+}
+
+/// `POST /api/v1/orders/{orderId}/extend`: the new deadline, or how much later than the current one.
+struct ExtendDeadline: Codable, Equatable {
+    var deadline: Date?
+    var by: String?
+}
+
+/// `POST /api/v1/reviews/{id}/resolve`.
+struct ResolveReview: Codable, Equatable {
+    var note: String
 }
 
 struct ReviewList: Codable, Equatable {

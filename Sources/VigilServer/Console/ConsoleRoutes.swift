@@ -166,10 +166,11 @@ struct ConsoleRoutes {
                     + HTML.component(OrderCursor.encode(SessionCursor(createdAt: last.createdAt, orderId: last.orderId)))
             }
         }
-        struct Option { var value: String; var selected: Bool }
+        struct Option { var value: String; var label: String; var selected: Bool }
         struct View { var rows: [OrderRow]; var q: String; var states: [Option]; var next: String?; var empty: Bool; var searching: Bool }
         let view = View(rows: rows.map { OrderRow($0, now: now) }, q: search,
-                        states: [Option(value: "", selected: state == nil)] + SessionState.allCases.map { Option(value: $0.rawValue, selected: $0 == state) },
+                        states: [Option(value: "", label: "any", selected: state == nil)]
+                            + SessionState.allCases.map { Option(value: $0.rawValue, label: $0.rawValue, selected: $0 == state) },
                         next: next, empty: rows.isEmpty, searching: !search.isEmpty)
         return ConsolePage.html(templates.page("orders", view, layout: layout("Orders", session, section: "orders", error: error)))
     }

@@ -49,6 +49,8 @@ enum Words {
 enum Redact {
     static let sensitive = ["email", "name", "birth", "dob", "address", "phone", "document", "person", "token",
                             "secret", "password", "authorization", "signature", "vendordata", "ip"]
+    /// Keys too short to match by substring: an email's recipients.
+    static let sensitiveExact: Set<String> = ["to", "cc", "bcc", "replyto"]
 
     static func json(_ text: String) -> String {
         guard let data = text.data(using: .utf8),
@@ -68,8 +70,8 @@ enum Redact {
             var out: [String: Any] = [:]
             for (key, inner) in object {
                 let lower = key.lowercased()
-                out[key] = sensitive.contains(where: { lower.contains($0) }) && !(inner is [String: Any]) && !(inner is [Any])
-                    ? "[redacted]" : (sensitive.contains(where: { lower.contains($0) }) ? redactAll(inner) : redact(inner))
+                let hidden = sensitiveExact.contains(lower) || sensitive.contains(where: { lower.contains($0) })
+                out[key] = hidden ? redactAll(inner) : redact(inner)
             }
             return out
         }
