@@ -185,5 +185,11 @@ public enum Schema {
             """,
             "CREATE INDEX parked_decisions_order ON parked_decisions (order_id) WHERE applied_at IS NULL",
         ]),
+        Migration(version: 5, name: "the trace that caused each task", statements: [
+            // The propagation headers (W3C traceparent with OpenTelemetry) of the traced work that
+            // created the task, as JSON; a task's run links to that trace (TaskTracing). NULL when
+            // tracing is off.
+            "ALTER TABLE tasks ADD COLUMN trace_context TEXT",
+        ]),
     ]
 }
