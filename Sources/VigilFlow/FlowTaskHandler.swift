@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import VigilCore
 import VigilProviders
 import VigilQueue
@@ -282,7 +283,20 @@ public struct FlowTaskHandler: TaskHandler {
            let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
             return (value, nil)
         }
-        let reply = try await make()
+        // One span per provider call (sandbox calls too: they stand where the real call would).
+        let reply = try await withSpan("provider \(claim.task.kind)", ofKind: .client) { span in
+            span.updateAttributes { attributes in
+                attributes["vigil.order_id"] = call.orderId
+                attributes["vigil.task.id"] = call.taskId
+            }
+            let reply = try await make()
+            span.updateAttributes { attributes in
+                attributes["vigil.provider"] = reply.provider.rawValue
+                attributes["vigil.provider.operation"] = reply.operation.rawValue
+                attributes["vigil.provider.mode"] = reply.mode.rawValue
+            }
+            return reply
+        }
         let entry = OutboxRecord(
             idempotencyKey: call.idempotencyKey, provider: reply.provider, operation: reply.operation, orderId: call.orderId,
             taskId: call.taskId, mode: reply.mode, request: reply.request, response: try reply.response, at: clock.now())

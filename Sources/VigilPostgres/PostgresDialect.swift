@@ -3,6 +3,7 @@ import VigilStore
 extension PostgresDriver {
     /// PostgreSQL's SQL, where it differs from what `SQLStore` writes for both backends.
     public static let dialect = SQLDialect(
+        system: "postgresql",
         columnTypes: [
             "id": "bigserial PRIMARY KEY", "serial": "bigserial PRIMARY KEY",
             "time": "timestamptz", "json": "jsonb", "money": "numeric", "bigint": "bigint", "bool": "boolean",
@@ -21,7 +22,7 @@ extension PostgresDriver {
                 lease_token = $3::text, run_at = $4::timestamptz, updated_at = $1::timestamptz
             FROM due WHERE t.id = due.id
             RETURNING t.id, t.name, t.queue, t.kind, t.order_id, t.payload, t.state, t.attempts, t.scheduled_at,
-                t.first_attempt_at, t.last_error, t.created_at, t.updated_at
+                t.first_attempt_at, t.last_error, t.created_at, t.updated_at, t.trace_context
             """,
         tableExists: "SELECT count(*) AS present FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
         // One round trip for an order's tasks instead of one each.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import Tracing
 import VigilCore
 
 /// Runs the tasks of one queue: claims due tasks under a lease, performs them with bounded
@@ -126,8 +127,33 @@ public struct QueueWorker<Transaction>: Sendable {
         }
     }
 
-    /// Performs one claimed task and records its outcome.
+    /// Performs one claimed task and records its outcome, in a span of its own: a new trace
+    /// (the task may run days after what caused it) linked to the trace that caused the task.
+    /// Tasks it creates inherit that cause (`TaskTracing`).
     func execute(_ claim: ClaimedTask) async {
+        let task = claim.task
+        await withSpan("task \(task.kind)", context: .topLevel, ofKind: .consumer) { span in
+            span.updateAttributes { attributes in
+                attributes["vigil.task.id"] = task.id
+                attributes["vigil.task.kind"] = task.kind
+                attributes["vigil.task.queue"] = config.name
+                attributes["vigil.task.attempt"] = task.attempts
+                attributes["vigil.order_id"] = task.orderId
+            }
+            if let cause = task.traceContext, let caused = TaskTracing.context(fromCarrier: cause) {
+                span.addLink(SpanLink(context: caused, attributes: ["vigil.link": "caused_by"]))
+            }
+            var context = InstrumentationContext.current ?? span.context
+            context.taskCause = task.traceContext ?? TaskTracing.carrier(of: span.context)
+            let outcome = await InstrumentationContext.$current.withValue(context) { await run(claim) }
+            span.attributes["vigil.task.outcome"] = outcome.rawValue
+            if outcome == .dead || outcome == .retrying || outcome == .unrecorded {
+                span.setStatus(SpanStatus(code: .error, message: "task \(outcome.rawValue)"))
+            }
+        }
+    }
+
+    private func run(_ claim: ClaimedTask) async -> TaskRunOutcome {
         var logger = self.logger
         logger[metadataKey: "task_id"] = .stringConvertible(claim.task.id)
         logger[metadataKey: "task"] = .string(claim.task.kind)
@@ -135,8 +161,9 @@ public struct QueueWorker<Transaction>: Sendable {
         let started = ContinuousClock.now
         let queue = config.name
         let kind = claim.task.kind
-        let report = { (outcome: TaskRunOutcome) in
+        let report = { (outcome: TaskRunOutcome) -> TaskRunOutcome in
             metrics.finished(queue: queue, kind: kind, outcome: outcome, after: ContinuousClock.now - started)
+            return outcome
         }
 
         // Attempts past the retry limits can only come from earlier attempts that ended without
@@ -145,10 +172,9 @@ public struct QueueWorker<Transaction>: Sendable {
         let attempt = claim.task.attempts
         if attempt > 1, config.nextAttempt(afterAttempts: attempt - 1, firstAttemptAt: claim.task.firstAttemptAt ?? clock.now(),
                                            now: clock.now(), random: 0) == nil {
-            report(await recordFailure(claim, error: PermanentTaskError(
+            return report(await recordFailure(claim, error: PermanentTaskError(
                 "attempt \(attempt) is past the queue's retry limits: earlier attempts ended without an outcome (their worker died or lost its lease)"),
                 logger: logger))
-            return
         }
 
         let outcome = await Result(catching: { try await handler.perform(claim) })
@@ -159,20 +185,20 @@ public struct QueueWorker<Transaction>: Sendable {
             do {
                 if try await store.completeTask(claim, now: now, outcome: result) {
                     logger.debug("task succeeded", metadata: ["attempt": "\(claim.task.attempts)"])
-                    report(.succeeded)
+                    return report(.succeeded)
                 } else {
                     logger.warning("task finished after its lease was lost; its result was discarded")
-                    report(.leaseLost)
+                    return report(.leaseLost)
                 }
             } catch {
-                report(await recordFailure(claim, error: error, logger: logger))
+                return report(await recordFailure(claim, error: error, logger: logger))
             }
         case .failure(let error) where error is CancellationError && Task.isCancelled:
             // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
             try? await store.releaseTask(claim, runAt: now, note: nil, now: now)
-            report(.released)
+            return report(.released)
         case .failure(let error):
-            report(await recordFailure(claim, error: error, logger: logger))
+            return report(await recordFailure(claim, error: error, logger: logger))
         }
     }
 

@@ -16,14 +16,19 @@ public struct NewTask: Sendable, Equatable {
     public var orderId: String?
     public var payload: String
     public var runAt: Date
+    /// The trace that caused the task (`TaskTracing`); nil takes it from the traced work
+    /// creating the task, when there is any.
+    public var traceContext: String?
 
-    public init(name: String, queue: String, kind: String, orderId: String? = nil, payload: String = "{}", runAt: Date) {
+    public init(name: String, queue: String, kind: String, orderId: String? = nil, payload: String = "{}", runAt: Date,
+                traceContext: String? = nil) {
         self.name = name
         self.queue = queue
         self.kind = kind
         self.orderId = orderId
         self.payload = payload
         self.runAt = runAt
+        self.traceContext = traceContext
     }
 }
 
@@ -43,10 +48,12 @@ public struct TaskRecord: Sendable, Equatable, Codable {
     public var lastError: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The propagation headers of the trace that caused the task, as JSON (`TaskTracing`).
+    public var traceContext: String?
 
     public init(id: Int64, name: String, queue: String, kind: String, orderId: String?, payload: String,
                 state: TaskState, attempts: Int, scheduledAt: Date, firstAttemptAt: Date?,
-                lastError: String?, createdAt: Date, updatedAt: Date) {
+                lastError: String?, createdAt: Date, updatedAt: Date, traceContext: String? = nil) {
         self.id = id
         self.name = name
         self.queue = queue
@@ -60,6 +67,7 @@ public struct TaskRecord: Sendable, Equatable, Codable {
         self.lastError = lastError
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.traceContext = traceContext
     }
 }
 

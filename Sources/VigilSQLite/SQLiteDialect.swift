@@ -3,6 +3,7 @@ import VigilStore
 extension SQLiteDriver {
     /// SQLite's SQL, where it differs from what `SQLStore` writes for both backends.
     public static let dialect = SQLDialect(
+        system: "sqlite",
         columnTypes: [
             // INTEGER PRIMARY KEY is the rowid; AUTOINCREMENT never reuses one after a delete.
             "id": "INTEGER PRIMARY KEY", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -21,7 +22,7 @@ extension SQLiteDriver {
                 WHERE queue = ?5 AND state IN ('scheduled', 'retrying', 'running') AND run_at <= ?1
                 ORDER BY run_at, id LIMIT ?6)
             RETURNING id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at,
-                last_error, created_at, updated_at
+                last_error, created_at, updated_at, trace_context
             """,
         tableExists: "SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
         // Single-row inserts need no statement journal, and statements cost no round trip.

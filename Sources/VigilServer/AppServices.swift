@@ -43,6 +43,10 @@ public func buildRouter(_ services: AppServices) -> Router<VigilRequestContext> 
 /// The router, and every route it serves as `METHOD /path/{param}`.
 public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequestContext>, served: [String]) {
     let router = Router(context: VigilRequestContext.self)
+    // Outermost: a span per request, continuing the caller's trace when it sends `traceparent`
+    // (with the OTLP exporter; otherwise spans go to whatever tracer is bootstrapped, by default
+    // none). Query values that name a customer are not recorded.
+    router.middlewares.add(TracingMiddleware(redactingQueryParameters: ["email", "customerId"]))
     router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
     if !services.config.corsOrigins.isEmpty {

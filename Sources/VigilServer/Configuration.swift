@@ -33,6 +33,9 @@ public enum PaymentsGateway: String, Sendable, CaseIterable {
 }
 public enum LogFormat: String, Sendable { case text, json }
 
+/// How traces travel to the OTLP receiver.
+public enum OTLPProtocol: String, Sendable { case httpProtobuf = "http/protobuf", httpJSON = "http/json" }
+
 public enum DatabaseLocation: Sendable, Equatable {
     case sqlite(path: String)
     case postgres(PostgresLocation)
@@ -113,6 +116,11 @@ public struct VigilConfig: Sendable {
     public var publicURL: String?
     /// How long a console sign-in lasts.
     public var consoleSessionTTL: TimeInterval = 12 * 3600
+    /// The OTLP/HTTP receiver traces go to (its base URL; `/v1/traces` is added); nil: no export.
+    public var otlpEndpoint: String?
+    public var otlpProtocol = OTLPProtocol.httpProtobuf
+    /// The service name the exported traces carry.
+    public var otlpServiceName = "vigil"
 
     public init() {}
 
@@ -131,6 +139,7 @@ public struct VigilConfig: Sendable {
         try config.readLogging(reader)
         try config.readLimits(reader)
         try config.readPolicy(reader)
+        try config.readTracing(reader)
         try config.checkProduction()
         try readProviderSettings(reader, into: &config)
         return config
@@ -240,6 +249,21 @@ public struct VigilConfig: Sendable {
             }
             logLevel = parsed
         }
+    }
+
+    mutating func readTracing(_ reader: EnvReader) throws(ConfigError) {
+        if let name = reader.string("VIGIL_OTLP_SERVICE_NAME") { otlpServiceName = name }
+        if let value = reader.string("VIGIL_OTLP_PROTOCOL") {
+            guard let parsed = OTLPProtocol(rawValue: value.lowercased()) else {
+                throw ConfigError("VIGIL_OTLP_PROTOCOL", "'\(value)' is not an OTLP protocol; use http/protobuf or http/json")
+            }
+            otlpProtocol = parsed
+        }
+        guard let endpoint = try reader.url("VIGIL_OTLP_ENDPOINT") else { return }
+        guard TracingExport.isBuilt else {
+            throw ConfigError("VIGIL_OTLP_ENDPOINT", "this vigil was built without the OTLP exporter; build it with `swift build --traits OTLP`")
+        }
+        otlpEndpoint = endpoint
     }
 
     mutating func readLimits(_ reader: EnvReader) throws(ConfigError) {

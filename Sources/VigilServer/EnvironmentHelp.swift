@@ -88,6 +88,10 @@ public enum EnvironmentHelp {
         SettingDoc("VIGIL_ADMIN_TIMEOUT", "answer an admin request 503 after this long", default: duration(defaults.adminTimeout)),
         SettingDoc("VIGIL_WEBHOOK_MAX_AGE", "refuse webhooks dated earlier than this as replays", default: duration(defaults.webhookMaxAge)),
     ] + logSettings + [
+        SettingDoc("VIGIL_OTLP_ENDPOINT", "OTLP/HTTP receiver for traces, e.g. http://127.0.0.1:4318 (/v1/traces is added); tracing is off without it; needs a vigil built with --traits OTLP"),
+        SettingDoc("VIGIL_OTLP_PROTOCOL", "http/protobuf | http/json", default: defaults.otlpProtocol.rawValue),
+        SettingDoc("VIGIL_OTLP_SERVICE_NAME", "service.name on exported traces", default: defaults.otlpServiceName),
+    ] + [
         SettingDoc("VIGIL_TASK_LEASE", "how long a running task is leased before another worker may retake it", default: duration(defaults.taskLease)),
         SettingDoc("VIGIL_WORKER_CONCURRENCY", "tasks of each queue run at once per process", default: "\(defaults.workerConcurrency)"),
     ]

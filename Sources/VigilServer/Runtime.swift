@@ -121,9 +121,11 @@ public enum VigilRuntime {
             "policy": .string((config.policyFile.map { "\($0): " } ?? "") + PolicyFile.summary(config.policy)),
         ])
         // Services stop in reverse order: the HTTP server drains first, then the workers finish
-        // or hand back their tasks; the store closes after the group returns.
+        // or hand back their tasks, then the trace exporter sends what is left; the store closes
+        // after the group returns.
+        let exporter = try TracingExport.bootstrap(config, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [workers, app],
+            services: (exporter.map { [$0] } ?? []) + [workers, app],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Tracing
 import VigilCore
 import VigilFlow
 import VigilStore
@@ -17,17 +18,23 @@ struct WebhookRoutes {
     func register(on router: RouteTable) {
         router.timeout = RequestTimeout(seconds: services.config.webhookTimeout, what: "webhook")
         defer { router.timeout = nil }
+        // A span per webhook, inside the request's (which honours an incoming `traceparent`):
+        // the tasks the webhook creates remember this trace, and their runs link back to it.
         router.post("/api/v1/post-purchase/webhook") { request, context in
-            try await orderWebhook(request, context: context)
+            try await withSpan("webhook lightspeed order") { span in
+                try await orderWebhook(request, context: context, span: span)
+            }
         }
         router.post("/api/v1/veriff/webhook") { request, context in
-            try await decisionWebhook(request, context: context)
+            try await withSpan("webhook veriff decision") { span in
+                try await decisionWebhook(request, context: context, span: span)
+            }
         }
     }
 
     static let lightspeedEvent = HTTPField.Name.literal("X-Event")
 
-    func orderWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
+    func orderWebhook(_ request: Request, context: VigilRequestContext, span: any Span) async throws -> Response {
         // Two forms: the contract's JSON with an HMAC-SHA256 signature, and Lightspeed eCom's own
         // order webhook with its MD5 signature (accepted only for that native body shape).
         let (body, signedBy) = try await authenticatedBody(
@@ -48,7 +55,9 @@ struct WebhookRoutes {
         try await checkFresh(order.sentAt, request: request, context: context, source: .lightspeed)
         var logger = context.logger
         logger[metadataKey: "order_id"] = .string(order.orderId)
+        span.attributes["vigil.order_id"] = order.orderId
         let receipt = try await datastore(logger) { try await services.flow.receiveOrder(order, payload: String(decoding: body, as: UTF8.self)) }
+        span.attributes["vigil.webhook.outcome"] = receipt.outcome
         switch receipt {
         case .created(let session):
             services.metrics.webhook(source: .lightspeed, outcome: .accepted)
@@ -69,7 +78,7 @@ struct WebhookRoutes {
         }
     }
 
-    func decisionWebhook(_ request: Request, context: VigilRequestContext) async throws -> Response {
+    func decisionWebhook(_ request: Request, context: VigilRequestContext, span: any Span) async throws -> Response {
         let (body, _) = try await authenticatedBody(
             request, context: context, source: .veriff, secrets: services.config.veriffSharedSecrets,
             headers: Self.veriffHeaders)
@@ -83,7 +92,9 @@ struct WebhookRoutes {
         try await checkFresh(decision.sentAt, request: request, context: context, source: .veriff)
         var logger = context.logger
         if let orderId = decision.orderId { logger[metadataKey: "order_id"] = .string(orderId) }
+        span.attributes["vigil.order_id"] = decision.orderId
         let receipt = try await datastore(logger) { try await services.flow.receiveDecision(decision) }
+        span.attributes["vigil.webhook.outcome"] = receipt.outcome
         switch receipt {
         case .applied(let state, let event):
             services.metrics.webhook(source: .veriff, outcome: .accepted)
@@ -160,5 +171,28 @@ func datastore<T>(_ logger: Logger, _ body: () async throws -> T) async throws -
     } catch {
         logger.error("datastore operation failed", metadata: ["error": "\(error)"])
         throw Problem.unavailable
+    }
+}
+
+extension OrderReceipt {
+    /// For the webhook's span.
+    var outcome: String {
+        switch self {
+        case .created: "created"
+        case .duplicate: "duplicate"
+        case .applied: "applied"
+        case .ignored: "ignored"
+        }
+    }
+}
+
+extension DecisionReceipt {
+    /// For the webhook's span.
+    var outcome: String {
+        switch self {
+        case .applied: "applied"
+        case .duplicate: "duplicate"
+        case .unknownOrder: "unknown_order"
+        }
     }
 }

@@ -13,7 +13,7 @@ enum Columns {
         """
     static let task = """
         id, name, queue, kind, order_id, payload, state, attempts, scheduled_at, first_attempt_at, last_error, \
-        created_at, updated_at
+        created_at, updated_at, trace_context
         """
     static let outbox = "id, idempotency_key, provider, operation, order_id, task_id, mode, request, response, at"
     static let event = "id, order_id, type, at, data"
@@ -62,7 +62,7 @@ extension TaskRecord {
             state: try r.enum(TaskState.self, "state"), attempts: try r.int(required: "attempts"),
             scheduledAt: try r.date(required: "scheduled_at"), firstAttemptAt: try r.date("first_attempt_at"),
             lastError: try r.text("last_error"), createdAt: try r.date(required: "created_at"),
-            updatedAt: try r.date(required: "updated_at"))
+            updatedAt: try r.date(required: "updated_at"), traceContext: try r.text("trace_context"))
     }
 }
 

@@ -69,10 +69,13 @@ public struct SQLDialect: Sendable {
     /// Completion batches written at once: one where one writer takes them in turn (SQLite),
     /// more where each goes on a connection of its own (PostgreSQL).
     public var completionLanes: Int
+    /// The database's name in traces (OpenTelemetry's `db.system.name`).
+    public var system: String
 
-    public init(columnTypes: [String: String], lockForUpdate: String, claimTasks: String, tableExists: String,
+    public init(system: String, columnTypes: [String: String], lockForUpdate: String, claimTasks: String, tableExists: String,
                 multiRowInsert: Bool, completionLanes: Int,
                 closingStatements: @escaping @Sendable ([DeferredInsert], [String]) -> [SQLStatement]) {
+        self.system = system
         self.columnTypes = columnTypes
         self.lockForUpdate = lockForUpdate
         self.claimTasks = claimTasks

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import VigilCore
 import VigilQueue
 
@@ -33,16 +34,42 @@ public final class SQLStore<Driver: SQLDriver>: Store {
         try await transaction { tx in try await body(tx) }
     }
 
-    /// A write transaction whose deferred rows are written before it commits.
+    /// A write transaction whose deferred rows are written before it commits, in a span that
+    /// ends when it has committed (or failed).
     func transaction<T: Sendable>(
+        _ operation: String = "write",
+        _ body: @escaping @Sendable (SQLStoreTransaction<Driver.Connection>) async throws -> T
+    ) async throws -> T {
+        try await traced(operation) { try await self.untracedTransaction(body) }
+    }
+
+    /// A span for one committed transaction of this store.
+    func traced<T: Sendable>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        let system = dialect.system
+        return try await withSpan("store.transaction \(operation)", ofKind: .client) { span in
+            span.updateAttributes { attributes in
+                attributes["db.system.name"] = system
+                attributes["db.operation.name"] = operation
+            }
+            return try await body()
+        }
+    }
+
+    /// A write transaction without a span of its own. The body runs in the caller's trace
+    /// context even when another caller's task runs it (SQLite's group commit), so the tasks it
+    /// creates remember the right cause.
+    func untracedTransaction<T: Sendable>(
         _ body: @escaping @Sendable (SQLStoreTransaction<Driver.Connection>) async throws -> T
     ) async throws -> T {
         let dialect = dialect
+        let context = InstrumentationContext.current
         return try await driver.transaction { connection in
-            let tx = SQLStoreTransaction(connection: connection, dialect: dialect)
-            let result = try await body(tx)
-            try await tx.close()
-            return result
+            try await InstrumentationContext.$current.withValue(context) {
+                let tx = SQLStoreTransaction(connection: connection, dialect: dialect)
+                let result = try await body(tx)
+                try await tx.close()
+                return result
+            }
         }
     }
 
@@ -139,6 +166,9 @@ public final class SQLStore<Driver: SQLDriver>: Store {
         let task: ClaimedTask
         let now: Date
         let outcome: TaskOutcome<any StoreTransaction>
+        /// The task run's trace context, restored around its outcome's writes (the batch may run
+        /// in another task's).
+        var context: InstrumentationContext? = InstrumentationContext.current
     }
 
     /// Completions arriving together are written together, River's batch completer style: one
@@ -146,18 +176,20 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     /// completion is a batch of one, at once. A batch that fails (one outcome's writes throw) is
     /// rolled back and each completion then runs alone, so one bad outcome fails only its task.
     public func completeTask(_ task: ClaimedTask, now: Date, outcome: TaskOutcome<any StoreTransaction>) async throws -> Bool {
-        try await completions.submit(Completion(task: task, now: now, outcome: outcome)) { batch in
-            await self.complete(batch)
+        try await traced("complete_task") {
+            try await completions.submit(Completion(task: task, now: now, outcome: outcome)) { batch in
+                await self.complete(batch)
+            }
         }
     }
 
     func complete(_ batch: [Completion]) async -> [Result<any Sendable, any Error>] {
-        if batch.count > 1, let held = try? await transaction({ tx in try await Self.write(batch, in: tx) }) {
+        if batch.count > 1, let held = try? await untracedTransaction({ tx in try await Self.write(batch, in: tx) }) {
             return held.map { .success($0) }
         }
         var results: [Result<any Sendable, any Error>] = []
         for completion in batch {
-            results.append(await Result { try await transaction { tx in try await Self.write([completion], in: tx)[0] } })
+            results.append(await Result { try await untracedTransaction { tx in try await Self.write([completion], in: tx)[0] } })
         }
         return results
     }
@@ -178,15 +210,17 @@ public final class SQLStore<Driver: SQLDriver>: Store {
             """, [.date(now), .date(now)]))
         let held = Set(try rows.map { try $0.int64(required: "id") })
         for completion in batch {
-            if let record = completion.outcome.record { try await record(tx) }
-            if held.contains(completion.task.task.id) { try await completion.outcome.apply(tx) }
+            try await InstrumentationContext.$current.withValue(completion.context) {
+                if let record = completion.outcome.record { try await record(tx) }
+                if held.contains(completion.task.task.id) { try await completion.outcome.apply(tx) }
+            }
         }
         return batch.map { held.contains($0.task.task.id) }
     }
 
     public func failTask(_ task: ClaimedTask, error: String, retryAt: Date?, now: Date,
                          then: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> Bool {
-        try await transaction { tx in
+        try await transaction("fail_task") { tx in
             let statement: SQLStatement
             if let retryAt {
                 statement = Self.fenced("""
@@ -245,7 +279,7 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     }
 
     public func retryDeadTask(id: Int64, now: Date) async throws -> Bool {
-        try await transaction { tx in
+        try await transaction("retry_task") { tx in
             let rows = try await tx.connection.query(SQLStatement("""
                 UPDATE tasks SET state = 'scheduled', attempts = 0, first_attempt_at = NULL, last_error = NULL,
                     run_at = ?, scheduled_at = ?, updated_at = ?, finished_at = NULL

@@ -88,14 +88,16 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
         guard !tasks.isEmpty else { return [] }
         let insert = """
             INSERT INTO tasks (name, queue, kind, order_id, payload, state, attempts, scheduled_at, run_at,
-                created_at, updated_at)
+                created_at, updated_at, trace_context)
             VALUES
             """
+        // The trace that caused these tasks: the webhook's, or the cause of the task creating them.
+        let cause = TaskTracing.causeForNewTask()
         func binds(_ t: NewTask) -> [SQLValue] {
             [.text(t.name), .text(t.queue), .text(t.kind), .text(t.orderId), .json(StoredJSON.text(t.payload)),
-             .date(t.runAt), .date(t.runAt), .date(now), .date(now)]
+             .date(t.runAt), .date(t.runAt), .date(now), .date(now), .text(t.traceContext ?? cause)]
         }
-        let row = "(?, ?, ?, ?, ?, 'scheduled', 0, ?, ?, ?, ?)"
+        let row = "(?, ?, ?, ?, ?, 'scheduled', 0, ?, ?, ?, ?, ?)"
         var created: [Bool]
         if dialect.multiRowInsert, tasks.count > 1, tasks.count <= 100 {
             // One round trip: the names that went in come back.

@@ -216,5 +216,11 @@ public enum Schema {
             "ALTER TABLE reviews ADD COLUMN resolved_by TEXT",
             "ALTER TABLE reviews ADD COLUMN note TEXT",
         ]),
+        Migration(version: 6, name: "the trace that caused each task", statements: [
+            // The propagation headers (W3C traceparent with OpenTelemetry) of the traced work that
+            // created the task, as JSON; a task's run links to that trace (TaskTracing). NULL when
+            // tracing is off.
+            "ALTER TABLE tasks ADD COLUMN trace_context TEXT",
+        ]),
     ]
 }
