@@ -102,8 +102,10 @@ public struct VigilConfig: Sendable {
     public var corsOrigins: [String] = []
     public var logFormat: LogFormat = .text
     public var logLevel: Logger.Level = .info
-    /// How long a claimed task is leased before another worker may take it over.
-    public var taskLease: TimeInterval = 60
+    /// How long a claimed task is leased before another worker may take it over. Renewed every
+    /// third of it while the task runs, so a task of a killed instance runs elsewhere within about
+    /// this long (SQLite's single process takes its tasks back at start instead).
+    public var taskLease: TimeInterval = 8
     /// Tasks of each queue run at once in this process.
     public var workerConcurrency = 4
     /// Longest a webhook or an admin request may take before it is answered 503.

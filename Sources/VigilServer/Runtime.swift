@@ -86,15 +86,24 @@ public enum VigilRuntime {
 
     /// `vigil serve`: migrate, then run the HTTP server and the task workers until SIGTERM/SIGINT.
     public static func serve(_ config: VigilConfig, logger: Logger) async throws {
+        // SQLite serves one process: the lock is taken before anything else and held to the end.
+        let lock: SQLiteServeLock?
+        if case .sqlite(let path) = config.database { lock = try SQLiteServeLock(databasePath: path) } else { lock = nil }
         try await withRunningStore(config, logger: logger) { store in
             try await serve(config, store: store, logger: logger)
         }
+        withExtendedLifetime(lock) {}
     }
 
     static func serve(_ config: VigilConfig, store: any Store, logger: Logger) async throws {
         let clock = SystemClock()
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
+        if let sqlite = store as? SQLiteStore {
+            // This process owns the file (SQLiteServeLock): what is running was its predecessor's.
+            let reclaimed = try await sqlite.reclaimRunningTasks(now: clock.now())
+            if reclaimed > 0 { logger.notice("took back tasks left running by the previous process", metadata: ["tasks": "\(reclaimed)"]) }
+        }
 
         let metrics = VigilMetrics()
         try await withProviders(config, store: store, clock: clock, logger: logger, metrics: metrics.factory) { providers in

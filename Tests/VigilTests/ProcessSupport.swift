@@ -126,3 +126,10 @@ func httpText(_ method: HTTPMethod, _ url: String, body: String? = nil, headers:
     let buffer = try await response.body.collect(upTo: 10 << 20)
     return (response.status.code, String(buffer: buffer))
 }
+
+/// A new empty folder under the temporary directory.
+func temporaryFolder(_ prefix: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}

@@ -152,3 +152,21 @@ extension SQLStore {
         }
     }
 }
+
+extension SQLStore {
+    /// Hands every `running` task back to the queue, due now. Only for a process that owns the
+    /// database alone (SQLite's `vigil serve`, holding `SQLiteServeLock`): whatever is running
+    /// then was running in a process that died, and need not wait out its lease.
+    public func reclaimRunningTasks(now: Date) async throws -> Int {
+        try await transaction { tx in
+            let rows = try await tx.connection.query(SQLStatement("""
+                UPDATE tasks SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'scheduled' END,
+                    lease_owner = NULL, lease_token = NULL, run_at = ?, updated_at = ?,
+                    last_error = 'the process running it ended; taken back at start'
+                WHERE state = 'running' RETURNING queue
+                """, [.date(now), .date(now)]))
+            for row in rows { tx.connection.wakeQueues.insert(try row.text(required: "queue")) }
+            return rows.count
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import VigilCore
+import VigilQueue
+import VigilSQLite
+import VigilStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Recovery on SQLite: one `vigil serve` owns the file, and takes back at start what its dead
+/// predecessor left running instead of waiting out the lease.
+@Suite("Recovery", .serialized)
+struct RecoveryTests {
+    @Test("tasks left running are due again at once after reclaiming; finished and scheduled ones are untouched")
+    func reclaim() async throws {
+        try await withSQLiteStore { store in
+            let clock = ManualClock()
+            let now = clock.now()
+            try await store.write { tx in
+                _ = try await tx.enqueue([NewTask(name: "a", queue: "q", kind: "k", runAt: now),
+                                          NewTask(name: "b", queue: "q", kind: "k", runAt: now),
+                                          NewTask(name: "later", queue: "q", kind: "k", runAt: now.addingTimeInterval(3600))], now: now)
+            }
+            let claimed = try await store.claimTasks(queue: "q", limit: 2, owner: "dead", now: now, leaseDuration: 600)
+            #expect(claimed.count == 2)
+            #expect(try await store.claimTasks(queue: "q", limit: 10, owner: "new", now: now, leaseDuration: 8).isEmpty)
+            #expect(try await store.reclaimRunningTasks(now: now) == 2)
+            let again = try await store.claimTasks(queue: "q", limit: 10, owner: "new", now: now, leaseDuration: 8)
+            #expect(Set(again.map(\.task.name)) == ["a", "b"], "no lease to wait out")
+            #expect(try await store.task(named: "later")?.state == .scheduled)
+            let late = try await store.completeTask(claimed[0], now: now, outcome: TaskOutcome { _ in })
+            #expect(!late, "the dead process's lease is void")
+        }
+    }
+
+    @Test("a second vigil serve on the same SQLite file is refused with a clear message; after a kill -9 the next one starts")
+    func oneServePerFile() async throws {
+        let dir = try temporaryFolder("vigil-recovery")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["VIGIL_DATABASE_URL": "sqlite://\(dir.path)/vigil.sqlite"]
+        let first = try ServeProcess(env: env, directory: dir)
+        try await first.waitUntilReady()
+        let second = try ServeProcess(env: env, directory: dir)
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus == 1)
+        let message = try String(contentsOf: second.log, encoding: .utf8)
+        #expect(message.contains("another vigil serve (pid \(first.process.processIdentifier)) is using"), "\(message)")
+        first.kill(SIGKILL)
+        let third = try ServeProcess(env: env, directory: dir)
+        try await third.waitUntilReady()
+        third.kill(SIGTERM)
+        #expect(third.process.terminationStatus == 0)
+    }
+}
