@@ -137,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilServer", "VigilStore", "VigilCore",
+                "VigilServer", "VigilStore", "VigilCore", "VigilSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

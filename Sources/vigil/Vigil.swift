@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VigilCore
 import VigilServer
+import VigilSQLite
 import VigilStore
 
 /// `vigil`: the command line. Configuration comes from the environment (see `vigil --help`).
@@ -13,7 +14,7 @@ struct VigilCommand: AsyncParsableCommand {
         abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
         discussion: EnvironmentHelp.all,
         version: VigilVersion.current,
-        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self])
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self, Backup.self])
 
     /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
     static func main() async {
@@ -290,5 +291,31 @@ enum Password {
         }
         guard let password = line, !password.isEmpty else { throw ValidationError("no password given") }
         return password
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the SQLite database to PATH, online and consistent (vigil serve may keep running).",
+        discussion: """
+            Restore: stop vigil serve, move the copy into the database's place (removing the old file's -wal and -shm), start it.
+            Timers already due run at once; nothing is sent twice, because each call's idempotency key comes from its task.
+            PostgreSQL: use pg_dump or point-in-time recovery (docs/RELIABILITY.md, Backups).
+            """)
+
+    @Argument(help: "The new file to write; never overwritten.") var path: String
+
+    func run() async throws {
+        let config = try Setup.config()
+        guard case .sqlite = config.database else {
+            throw ConfigError("VIGIL_DATABASE_URL", "vigil backup copies the SQLite database; back PostgreSQL up with pg_dump or point-in-time recovery (docs/RELIABILITY.md)")
+        }
+        let logger = Setup.logger(config)
+        let path = self.path
+        try await VigilRuntime.withRunningStore(config, logger: logger) { store in
+            guard let sqlite = store as? SQLiteStore else { return }
+            try await sqlite.backup(to: path)
+        }
+        print("backed up to \(path)")
     }
 }

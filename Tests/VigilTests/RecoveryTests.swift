@@ -53,3 +53,35 @@ struct RecoveryTests {
         #expect(third.process.terminationStatus == 0)
     }
 }
+
+extension RecoveryTests {
+    @Test("vigil backup: an online copy that opens as a current database with every row; it never overwrites; PostgreSQL is pointed to pg_dump")
+    func backup() async throws {
+        let dir = try temporaryFolder("vigil-backup")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["VIGIL_DATABASE_URL": "sqlite://\(dir.path)/vigil.sqlite", "VIGIL_ADMIN_TOKEN": "admin"]
+        let serve = try ServeProcess(env: env, directory: dir)
+        try await serve.waitUntilReady()
+        for i in 0..<20 {
+            let order = #"{"event":"order.created","orderId":"B\#(i)","customerEmail":"b\#(i)@example.com","orderTotal":5,"paymentId":"ch_\#(i)"}"#
+            #expect(try await httpJSON(.POST, serve.baseURL + "/api/v1/post-purchase/webhook", body: order).status == 202)
+        }
+        // While it serves.
+        let copy = dir.appendingPathComponent("copy.sqlite").path
+        let made = try runVigil(["backup", copy], env: env)
+        #expect(made.status == 0, "\(made.stderr)")
+        let again = try runVigil(["backup", copy], env: env)
+        #expect(again.status == 1 && again.stderr.contains("never overwrites"))
+        serve.kill(SIGTERM)
+
+        let restored = try await SQLiteStore.open(path: copy)
+        #expect(try await restored.migrationStatus().pending.isEmpty)
+        let sessions = try await restored.sessions(state: nil, since: nil, until: nil, after: nil, limit: 100)
+        #expect(sessions.count == 20)
+        #expect(try await restored.tasks(orderId: "B0").isEmpty == false)
+        try await restored.close()
+
+        let pg = try runVigil(["backup", dir.appendingPathComponent("x").path], env: ["VIGIL_DATABASE_URL": "postgres://u@127.0.0.1:1/db"])
+        #expect(pg.status == 2 && pg.stderr.contains("pg_dump"))
+    }
+}
