@@ -42,6 +42,11 @@ public struct FlowTaskHandler: TaskHandler {
         guard let kind = FlowTask(rawValue: task.kind) else {
             throw PermanentTaskError("unknown task kind \(task.kind)")
         }
+        if kind == .maintenance {
+            try await DataRetention(store: store, settings: settings).run(now: clock.now())
+            let next = DataRetention.nextRun(after: clock.now())
+            return TaskOutcome { tx in _ = try await tx.enqueue(DataRetention.task(at: next), now: next) }
+        }
         guard let orderId = task.orderId else {
             throw PermanentTaskError("task \(task.name) has no order")
         }
@@ -54,6 +59,7 @@ public struct FlowTaskHandler: TaskHandler {
         case .refund: return try await refund(claim, call)
         case .refundPayment: return try await refundPayment(claim, call)
         case .updateOrder: return try await updateOrder(claim, call)
+        case .maintenance: throw PermanentTaskError("maintenance runs above")
         }
     }
 

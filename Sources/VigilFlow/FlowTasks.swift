@@ -15,11 +15,13 @@ public enum FlowTask: String, Sendable, CaseIterable {
     /// Refund one payment of an order whose payments the shop reported.
     case refundPayment = "refund_payment"
     case updateOrder = "update_order"
+    /// Hourly: retention and erasure of personal data past its time (`DataRetention`).
+    case maintenance
 
     public var queue: String {
         switch self {
         case .openSession: FlowQueues.verification
-        case .reminder, .deadline: FlowQueues.timers
+        case .reminder, .deadline, .maintenance: FlowQueues.timers
         case .sendEmail: FlowQueues.email
         case .refund, .refundPayment: FlowQueues.refunds
         case .updateOrder: FlowQueues.orders

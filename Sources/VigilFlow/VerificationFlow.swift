@@ -18,11 +18,16 @@ public struct FlowSettings: Sendable {
     /// emails link to `<publicURL>/v/<token>`.
     public var links: CustomerLinks
     public var publicURL: String
+    /// Finished tasks and webhook payloads older than this are pruned (`VIGIL_RETENTION`).
+    public var retention: TimeInterval
+    /// Personal data of orders decided longer ago than this is erased (`VIGIL_PERSONAL_DATA_RETENTION`).
+    public var personalDataRetention: TimeInterval
 
     public init(verificationDeadline: TimeInterval = 72 * 3600, reminderAfter: TimeInterval? = 24 * 3600,
                 policy: AgePolicy = AgePolicy(), holdOrders: Bool = true,
                 customerKeys: CustomerKeys = .development, links: CustomerLinks = .development,
-                publicURL: String = "http://127.0.0.1:8080") {
+                publicURL: String = "http://127.0.0.1:8080", retention: TimeInterval = 30 * 86_400,
+                personalDataRetention: TimeInterval = 90 * 86_400) {
         self.verificationDeadline = verificationDeadline
         self.reminderAfter = reminderAfter
         self.policy = policy
@@ -30,6 +35,8 @@ public struct FlowSettings: Sendable {
         self.customerKeys = customerKeys
         self.links = links
         self.publicURL = publicURL
+        self.retention = retention
+        self.personalDataRetention = personalDataRetention
     }
 
     /// The customer page of a session, or nil for a session made before pages existed.

@@ -59,6 +59,7 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     let admin = AdminAccess(services: services)
     OrderRoutes(access: admin).register(on: table)
     OrderActionRoutes(access: admin).register(on: table)
+    DataRoutes(access: admin).register(on: table)
     TaskRoutes(access: admin).register(on: table)
     LogRoutes(access: admin).register(on: table)
     CustomerRoutes(access: admin).register(on: table)

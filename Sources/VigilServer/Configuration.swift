@@ -118,6 +118,10 @@ public struct VigilConfig: Sendable {
     public var publicURL: String?
     /// How long a console sign-in lasts.
     public var consoleSessionTTL: TimeInterval = 12 * 3600
+    /// Finished tasks and webhook payloads are kept this long.
+    public var retention: TimeInterval = 30 * 86_400
+    /// Personal data of decided orders is erased this long after the decision.
+    public var personalDataRetention: TimeInterval = 90 * 86_400
     /// The OTLP/HTTP receiver traces go to (its base URL; `/v1/traces` is added); nil: no export.
     public var otlpEndpoint: String?
     public var otlpProtocol = OTLPProtocol.httpProtobuf
@@ -174,6 +178,11 @@ public struct VigilConfig: Sendable {
                 throw ConfigError("VIGIL_CONSOLE_SESSION_TTL", "must be from 1m to 30d")
             }
             consoleSessionTTL = ttl
+        }
+        for (name, keyPath) in [("VIGIL_RETENTION", \VigilConfig.retention), ("VIGIL_PERSONAL_DATA_RETENTION", \VigilConfig.personalDataRetention)] {
+            guard let value = try reader.duration(name) else { continue }
+            guard value >= 86_400 else { throw ConfigError(name, "must be at least 1d") }
+            self[keyPath: keyPath] = value
         }
     }
 
@@ -449,7 +458,7 @@ public struct VigilConfig: Sendable {
     public var flowSettings: FlowSettings {
         FlowSettings(verificationDeadline: verificationDeadline, reminderAfter: reminderAfter, policy: policy,
                      holdOrders: holdsOrders, customerKeys: customerKeys, links: customerLinks,
-                     publicURL: effectivePublicURL)
+                     publicURL: effectivePublicURL, retention: retention, personalDataRetention: personalDataRetention)
     }
 
     /// True when webhooks of this kind are accepted without a signature (development only).

@@ -48,6 +48,9 @@ public enum EnvironmentHelp {
         SettingDoc("VIGIL_PORT", "listen port", default: "\(defaults.port)"),
         SettingDoc("VIGIL_PUBLIC_URL", "https URL customers reach Vigil at; emails link to <this>/v/<token> (required in production)", default: nil),
         SettingDoc("VIGIL_CONSOLE_SESSION_TTL", "how long a console sign-in lasts", default: duration(defaults.consoleSessionTTL)),
+        SettingDoc("VIGIL_RETENTION", "finished tasks and webhook payloads are kept this long", default: duration(defaults.retention)),
+        SettingDoc("VIGIL_PERSONAL_DATA_RETENTION", "personal data of decided orders is erased this long after the decision",
+                   default: duration(defaults.personalDataRetention)),
     ] + databaseSettings + [
         SettingDoc("VIGIL_PROVIDERS", "sandbox | live; SAFE_MODE=true means sandbox", default: defaults.providers.rawValue),
         SettingDoc("VIGIL_VERIFICATION_DEADLINE", "time the customer has to verify", default: duration(defaults.verificationDeadline)),

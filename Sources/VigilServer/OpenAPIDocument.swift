@@ -366,6 +366,89 @@ paths:
         '413': {$ref: '#/components/responses/Problem'}
         '422': {$ref: '#/components/responses/Problem'}
         '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/orders/{orderId}/erase:
+    post:
+      tags: [admin]
+      operationId: eraseOrder
+      summary: Erase a decided order's personal data
+      description: >-
+        Email, name, customer id, webhook payloads and provider requests go; the state, amounts, timeline and audit log stay. Idempotent; a pending order is refused with 409.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: orderId, in: path, required: true, schema: {type: string}}
+        - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: Done
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Erasure'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/customers/erase:
+    post:
+      tags: [admin]
+      operationId: eraseCustomer
+      summary: Erase a customer's personal data, by email
+      description: >-
+        Every decided order of the customer (found by the email's keyed hash) is erased; pending ones are listed and left.
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/CustomerRequest'}
+      responses:
+        '200':
+          description: Done
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Erasure'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
+  /api/v1/customers/export:
+    post:
+      tags: [admin]
+      operationId: exportCustomer
+      summary: Everything held about a customer, by email
+      description: >-
+        Each of the customer's orders as GET /api/v1/orders/{orderId} gives it.
+      security: [{adminToken: []}]
+      parameters:
+        - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/CustomerRequest'}
+      responses:
+        '200':
+          description: Done
+          headers: {X-Request-ID: {$ref: '#/components/headers/RequestID'}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Export'}
+        '400': {$ref: '#/components/responses/Problem'}
+        '401': {$ref: '#/components/responses/Problem'}
+        '404': {$ref: '#/components/responses/Problem'}
+        '409': {$ref: '#/components/responses/Problem'}
+        '413': {$ref: '#/components/responses/Problem'}
+        '422': {$ref: '#/components/responses/Problem'}
+        '503': {$ref: '#/components/responses/Problem'}
   /api/v1/tasks:
     get:
       tags: [admin]
@@ -801,6 +884,27 @@ components:
       properties:
         deadline: {type: string, format: date-time}
         by: {type: string, pattern: '^[0-9]+(ms|s|m|h|d)$'}
+    CustomerRequest:
+      type: object
+      additionalProperties: false
+      required: [email]
+      properties:
+        email: {type: string, minLength: 3, maxLength: 320}
+    Erasure:
+      type: object
+      additionalProperties: false
+      required: [erased, alreadyErased, pending, notFound]
+      properties:
+        erased: {type: array, items: {type: string}}
+        alreadyErased: {type: array, items: {type: string}}
+        pending: {type: array, items: {type: string}}
+        notFound: {type: array, items: {type: string}}
+    Export:
+      type: object
+      additionalProperties: false
+      required: [orders]
+      properties:
+        orders: {type: array, items: {$ref: '#/components/schemas/OrderView'}}
     ResolveReview:
       type: object
       additionalProperties: false

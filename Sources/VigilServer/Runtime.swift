@@ -105,6 +105,8 @@ public enum VigilRuntime {
             if reclaimed > 0 { logger.notice("took back tasks left running by the previous process", metadata: ["tasks": "\(reclaimed)"]) }
         }
 
+        try await DataRetention.schedule(store, now: clock.now())
+
         let metrics = VigilMetrics()
         try await withProviders(config, store: store, clock: clock, logger: logger, metrics: metrics.factory) { providers in
             try await serve(config, store: store, providers: providers, metrics: metrics, clock: clock, logger: logger)

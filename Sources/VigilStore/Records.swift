@@ -353,3 +353,12 @@ public struct MigrationStatus: Sendable, Equatable {
         self.unknown = unknown
     }
 }
+
+/// What erasing an order's personal data did.
+public enum ErasureResult: String, Sendable, Codable {
+    case erased
+    case alreadyErased = "already_erased"
+    /// Still pending: decide or cancel it first (its emails and calls need the data).
+    case pending
+    case notFound = "not_found"
+}

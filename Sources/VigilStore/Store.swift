@@ -104,6 +104,13 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     /// Sessions decided since `since`, newest first.
     func decidedSessions(since: Date, limit: Int) async throws -> [DecidedSession]
     func review(id: Int64) async throws -> ReviewRecord?
+    // The customer data lifecycle (see `SQLStore+Lifecycle.swift`).
+    func pruneFinishedTasks(before: Date, limit: Int) async throws -> Int
+    func redactWebhookPayloads(before: Date, limit: Int) async throws -> Int
+    func ordersToErase(decidedBefore before: Date, limit: Int) async throws -> [String]
+    /// Erases a final order's personal data (email, name, ids, payloads, its remembered
+    /// verification), keeping its state, amounts, timeline and the audit log; idempotent.
+    func eraseOrder(_ orderId: String, at: Date) async throws -> ErasureResult
     /// The webhooks recorded for an order, oldest first.
     func webhooks(orderId: String, limit: Int) async throws -> [StoredWebhook]
     /// Marks an open review resolved; false when it was already resolved or does not exist.

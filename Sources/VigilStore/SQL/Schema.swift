@@ -222,5 +222,12 @@ public enum Schema {
             // tracing is off.
             "ALTER TABLE tasks ADD COLUMN trace_context TEXT",
         ]),
+        Migration(version: 7, name: "customer data lifecycle", statements: [
+            // When the session's personal data was erased (on request, or by retention).
+            "ALTER TABLE sessions ADD COLUMN erased_at {time}",
+            "CREATE INDEX tasks_finished ON tasks (finished_at) WHERE state IN ('succeeded', 'cancelled')",
+            "CREATE INDEX webhook_events_received ON webhook_events (received_at, id)",
+            "CREATE INDEX webhook_events_order ON webhook_events (order_id) WHERE order_id IS NOT NULL",
+        ]),
     ]
 }

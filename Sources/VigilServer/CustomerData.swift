@@ -1,0 +1,50 @@
+import Foundation
+import VigilCore
+import VigilStore
+
+/// Erasure and export on a customer's request, by order or by email (found by its keyed hash):
+/// shared by the admin API and the command line. Idempotent: erasing twice erases once.
+enum CustomerData {
+    static func erase(_ store: any Store, orderIds: [String], at: Date) async throws -> ErasureBody {
+        var body = ErasureBody()
+        for orderId in orderIds {
+            switch try await store.eraseOrder(orderId, at: at) {
+            case .erased: body.erased.append(orderId)
+            case .alreadyErased: body.alreadyErased.append(orderId)
+            case .pending: body.pending.append(orderId)
+            case .notFound: body.notFound.append(orderId)
+            }
+        }
+        return body
+    }
+
+    /// The orders of a customer, by email: at most 1,000.
+    static func orders(_ store: any Store, email: String, keys: CustomerKeys) async throws -> [String] {
+        try await store.sessions(customerKey: keys.email(email), limit: 1000).map(\.orderId)
+    }
+
+    static func export(_ store: any Store, email: String, keys: CustomerKeys, order: (String) async throws -> OrderDetail) async throws -> ExportBody {
+        var orders: [OrderDetail] = []
+        for id in try await Self.orders(store, email: email, keys: keys) { orders.append(try await order(id)) }
+        return ExportBody(orders: orders)
+    }
+}
+
+/// What an erasure did, order by order.
+struct ErasureBody: Codable, Equatable {
+    var erased: [String] = []
+    var alreadyErased: [String] = []
+    /// Still pending: decide or cancel these first.
+    var pending: [String] = []
+    var notFound: [String] = []
+}
+
+/// Everything Vigil holds about a customer's orders.
+struct ExportBody: Codable, Equatable {
+    var orders: [OrderDetail]
+}
+
+/// `POST /api/v1/customers/erase` and `/export`.
+struct CustomerRequest: Codable, Equatable {
+    var email: String
+}
