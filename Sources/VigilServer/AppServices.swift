@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 import VigilCore
 import VigilFlow
@@ -45,6 +47,7 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     let router = Router(context: VigilRequestContext.self)
     router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
+    router.middlewares.add(BodyLimitMiddleware())
     if !services.config.corsOrigins.isEmpty {
         router.middlewares.add(AllowedOriginsMiddleware(origins: Set(services.config.corsOrigins)))
     }
@@ -65,9 +68,19 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     return (router, table.served)
 }
 
-public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {
-    Application(
+/// The HTTP server `vigil serve` runs. `onServerRunning` is told the listening channel (tests read
+/// the port of a server started on port 0 from it).
+public func buildApplication(_ services: AppServices, logger: Logger,
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let limits = services.config.http
+    return Application(
         router: buildRouter(services),
-        configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: nil),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuardHandler(limits: limits, logger: logger)],
+            idleTimeout: .nanoseconds(Int64(limits.idleTimeout * 1_000_000_000)))),
+        configuration: .init(
+            address: .hostname(services.config.host, port: services.config.port), serverName: nil,
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)),
+        onServerRunning: onServerRunning,
         logger: logger)
 }
