@@ -21,12 +21,15 @@ public struct AppServices: Sendable {
     public let metrics: VigilMetrics
     /// The queue names `/metrics` reports on.
     public let queues: [String]
+    /// Failed signature and token checks per source address.
+    let authFailures: FailedAuthLimiter
 
     public init(config: VigilConfig, store: any Store, flow: VerificationFlow, providers: Providers,
                 scheduler: SchedulerStatus, clock: any VigilClock, version: String = VigilVersion.current,
                 metrics: VigilMetrics = VigilMetrics(), queues: [String] = FlowQueues.defaults().map(\.name)) {
         self.metrics = metrics
         self.queues = queues
+        self.authFailures = FailedAuthLimiter(limit: config.authFailureLimit)
         self.config = config
         self.store = store
         self.flow = flow

@@ -106,6 +106,8 @@ public struct VigilConfig: Sendable {
     /// Longest a webhook or an admin request may take before it is answered 503.
     public var webhookTimeout: TimeInterval = 10
     public var adminTimeout: TimeInterval = 30
+    /// Failed signature or token checks allowed per source address and minute before it gets 429.
+    public var authFailureLimit = 20
     /// Connection timeouts and the connection cap of the HTTP server.
     public var http = HTTPLimits()
     /// Webhooks dated earlier than this are refused as replays.
@@ -231,6 +233,12 @@ public struct VigilConfig: Sendable {
         if let d = try reader.positiveDuration("VIGIL_HTTP_IDLE_TIMEOUT") { http.idleTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_HTTP_HEADER_TIMEOUT") { http.headerTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_HTTP_BODY_TIMEOUT") { http.bodyTimeout = d }
+        if let n = reader.string("VIGIL_AUTH_FAILURE_LIMIT") {
+            guard let value = Int(n), (0...1_000_000).contains(value) else {
+                throw ConfigError("VIGIL_AUTH_FAILURE_LIMIT", "'\(n)' is not a number of failures per minute (0 turns the limit off)")
+            }
+            authFailureLimit = value
+        }
         if let n = reader.string("VIGIL_HTTP_MAX_CONNECTIONS") {
             guard let value = Int(n), (1...1_000_000).contains(value) else {
                 throw ConfigError("VIGIL_HTTP_MAX_CONNECTIONS", "'\(n)' is not a number of connections (1-1000000)")

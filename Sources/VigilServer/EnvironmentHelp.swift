@@ -84,6 +84,8 @@ public enum EnvironmentHelp {
         SettingDoc("VIGIL_CORS_ORIGINS", "browser origins allowed to call the API, comma-separated; CORS is off without it"),
         SettingDoc("VIGIL_WEBHOOK_TIMEOUT", "answer a webhook 503 after this long", default: duration(defaults.webhookTimeout)),
         SettingDoc("VIGIL_ADMIN_TIMEOUT", "answer an admin request 503 after this long", default: duration(defaults.adminTimeout)),
+        SettingDoc("VIGIL_AUTH_FAILURE_LIMIT", "failed signature or token checks per source address and minute before 429; 0 is no limit",
+                   default: "\(defaults.authFailureLimit)"),
         SettingDoc("VIGIL_HTTP_IDLE_TIMEOUT", "close a connection with no request in progress after this long",
                    default: duration(defaults.http.idleTimeout)),
         SettingDoc("VIGIL_HTTP_HEADER_TIMEOUT", "a request's headers must arrive within this of its first byte (else 408)",

@@ -41,8 +41,8 @@ struct RequestIDMiddleware: RouterMiddleware {
             // Hummingbird's own errors: unknown route (404), wrong method (405), body too large (413).
             let status = error.status
             let detail: String = switch status {
-            case .notFound: "no such endpoint: \(request.method) \(request.uri.path)"
-            case .methodNotAllowed: "\(request.method) is not allowed on \(request.uri.path)"
+            case .notFound: "no such endpoint: \(request.method) \(BoundedText.cut(request.uri.path))"
+            case .methodNotAllowed: "\(request.method) is not allowed on \(BoundedText.cut(request.uri.path))"
             case .contentTooLarge: "the body is larger than the limit of \(context.maxUploadSize) bytes"
             default: status.reasonPhrase
             }
