@@ -4,8 +4,8 @@ import VigilCore
 @testable import VigilServer
 import VigilStore
 
-/// What an unauthenticated request may cost, over a real socket.
-@Suite("Refused requests")
+/// What an unauthenticated or unusual request may cost and get, over a real socket.
+@Suite("Refused and unusual requests")
 struct RefusedRequestTests {
     static func config(limit: Int = 3) -> VigilConfig {
         var config = VigilConfig()
@@ -64,6 +64,38 @@ struct RefusedRequestTests {
             }
             let row = try #require(try await h.store.audit(limit: 1).first)
             #expect((row.target?.utf8.count ?? 0) <= 256)
+        }
+    }
+
+    @Test("HEAD on a GET route answers like GET without a body, on a connection that stays usable")
+    func head() async throws {
+        try await withListeningServer(Self.config()) { port, _ in
+            try await RawConnection.with(port: port) { c in
+                let get = try await c.request("GET", "/healthz")
+                let head = try await c.request("HEAD", "/healthz")
+                #expect(head.status == 200)
+                #expect(head.header("Content-Type") == get.header("Content-Type"))
+                #expect(head.header("Content-Length") == "\(get.body.count)")
+                #expect(head.body.isEmpty)
+                let unknown = try await c.request("HEAD", "/api/v1/orders/none", headers: [("Authorization", "Bearer admin-token")])
+                #expect(unknown.status == 404)
+                #expect(try await c.request("GET", "/openapi.yaml").status == 200, "no stray body bytes were left on the connection")
+            }
+        }
+    }
+
+    @Test("path parameters are percent-decoded: an order with a non-ASCII id can be looked up")
+    func percentDecodedOrderId() async throws {
+        try await withListeningServer(Self.config()) { port, h in
+            _ = try await h.flow.receiveOrder(h.order("Bé-1 #2"), payload: "{}")
+            try await RawConnection.with(port: port) { c in
+                let found = try await c.request("GET", "/api/v1/orders/B%C3%A9-1%20%232", headers: [("Authorization", "Bearer admin-token")])
+                #expect(found.status == 200)
+                let body = try #require(try JSONSerialization.jsonObject(with: Data(found.body)) as? [String: Any])
+                #expect(body["orderId"] as? String == "Bé-1 #2")
+                let broken = try await c.request("GET", "/api/v1/orders/%FF", headers: [("Authorization", "Bearer admin-token")])
+                #expect(broken.status == 400)
+            }
         }
     }
 }
