@@ -7,15 +7,16 @@ import ServiceLifecycle
 import VigilCore
 import VigilServer
 
-/// Runs Vigil's real HTTP server (the one `vigil serve` builds) with `config` over a fresh SQLite
-/// store on a free loopback port, and `body` with that port; the server stops afterwards.
-func withListeningServer<T: Sendable>(_ config: VigilConfig = VigilConfig(), logger: Logger = quietLogger,
+/// Runs Vigil's real HTTP server (the one `vigil serve` builds) with `config` over a fresh store
+/// (SQLite unless told) on a free loopback port, and `body` with that port; the server stops afterwards.
+func withListeningServer<T: Sendable>(_ config: VigilConfig = VigilConfig(), backend: Backend = .sqlite, logger: Logger = quietLogger,
                                       _ body: @escaping @Sendable (Int, Harness) async throws -> T) async throws -> T {
     var config = config
     config.host = "127.0.0.1"
     config.port = 0
-    return try await withSQLiteStore { store in
-        try await withListeningServer(Harness(store: store, config: config), logger: logger, body)
+    let server = config
+    return try await withStore(backend) { store in
+        try await withListeningServer(Harness(store: store, config: server), logger: logger, body)
     }
 }
 

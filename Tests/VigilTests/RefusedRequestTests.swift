@@ -15,9 +15,10 @@ struct RefusedRequestTests {
         return config
     }
 
-    @Test("failed token and signature checks from one address get 429 with Retry-After past the limit, unaudited, until the minute ends")
-    func failedChecksAreRateLimited() async throws {
-        try await withListeningServer(Self.config(limit: 3)) { port, h in
+    @Test("failed token and signature checks from one address get 429 with Retry-After past the limit, unaudited, until the minute ends",
+          arguments: Backend.allCases)
+    func failedChecksAreRateLimited(_ backend: Backend) async throws {
+        try await withListeningServer(Self.config(limit: 3), backend: backend) { port, h in
             try await RawConnection.with(port: port) { c in
                 for _ in 0..<2 {
                     #expect(try await c.request("GET", "/api/v1/tasks", headers: [("Authorization", "Bearer wrong")]).status == 401)
@@ -52,9 +53,9 @@ struct RefusedRequestTests {
         #expect(limiter.tracked == 3)
     }
 
-    @Test("a refused request's long path is cut in its audit row and its problem body")
-    func longPathsAreCut() async throws {
-        try await withListeningServer(Self.config(limit: 100)) { port, h in
+    @Test("a refused request's long path is cut in its audit row and its problem body", arguments: Backend.allCases)
+    func longPathsAreCut(_ backend: Backend) async throws {
+        try await withListeningServer(Self.config(limit: 100), backend: backend) { port, h in
             let long = String(repeating: "x", count: 20_000)
             try await RawConnection.with(port: port) { c in
                 #expect(try await c.request("GET", "/api/v1/orders/\(long)").status == 401)
@@ -84,9 +85,9 @@ struct RefusedRequestTests {
         }
     }
 
-    @Test("path parameters are percent-decoded: an order with a non-ASCII id can be looked up")
-    func percentDecodedOrderId() async throws {
-        try await withListeningServer(Self.config()) { port, h in
+    @Test("path parameters are percent-decoded: an order with a non-ASCII id can be looked up", arguments: Backend.allCases)
+    func percentDecodedOrderId(_ backend: Backend) async throws {
+        try await withListeningServer(Self.config(), backend: backend) { port, h in
             _ = try await h.flow.receiveOrder(h.order("Bé-1 #2"), payload: "{}")
             try await RawConnection.with(port: port) { c in
                 let found = try await c.request("GET", "/api/v1/orders/B%C3%A9-1%20%232", headers: [("Authorization", "Bearer admin-token")])
