@@ -163,13 +163,14 @@ public struct FlowTaskHandler: TaskHandler {
                                                   currency: session.currency, call: call)
             }
             let plan = RefundPlan.capped(found.payments, total: session.orderTotal)
+            let paid = Dictionary(found.payments.map { ($0.reference, $0.amount) }, uniquingKeysWith: { first, _ in first })
             if plan.isEmpty { return needsManualRefund(orderId, payload.reason, record: record, detail: "the shop has no payment on record") }
             return TaskOutcome(record: record) { tx in
                 let now = clock.now()
                 let tasks = try plan.map { payment in
                     try VerificationFlow.task(.refundPayment, order: orderId, at: now, suffix: payment.reference, payload:
                         PaymentRefundPayload(reason: payload.reason, reference: payment.reference, amount: payment.amount,
-                                             currency: payment.currency ?? session.currency))
+                                             paid: paid[payment.reference], currency: payment.currency ?? session.currency))
                 }
                 _ = try await tx.enqueue(tasks, now: now)
                 try await tx.log(orderId: orderId, type: "refund.planned", at: now, data: JSONCoding.object([
@@ -182,7 +183,7 @@ public struct FlowTaskHandler: TaskHandler {
         }
         let (result, record) = try await once(claim, call) {
             try await providers.payments.refund(RefundRequest(
-                orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal,
+                orderId: orderId, paymentId: session.paymentId, amount: session.orderTotal, paid: session.orderTotal,
                 currency: session.currency, reason: payload.reason), call: call)
         }
         return TaskOutcome(record: record) { tx in
@@ -206,8 +207,8 @@ public struct FlowTaskHandler: TaskHandler {
         }
         let (result, record) = try await once(claim, call) {
             try await providers.payments.refund(RefundRequest(
-                orderId: orderId, paymentId: payload.reference, amount: payload.amount, currency: payload.currency,
-                reason: payload.reason), call: call)
+                orderId: orderId, paymentId: payload.reference, amount: payload.amount, paid: payload.paid ?? payload.amount,
+                currency: payload.currency, reason: payload.reason), call: call)
         }
         return TaskOutcome(record: record) { tx in
             let now = clock.now()

@@ -77,5 +77,6 @@ enum TaskNames {
 /// Payloads of the tasks that need one.
 struct EmailPayload: Codable, Sendable { var kind: EmailKind }
 struct RefundPayload: Codable, Sendable { var reason: String }
-struct PaymentRefundPayload: Codable, Sendable { var reason: String; var reference: String; var amount: Decimal; var currency: String? }
+/// `paid` is what the shop reports for the payment (absent in tasks queued before it was kept).
+struct PaymentRefundPayload: Codable, Sendable { var reason: String; var reference: String; var amount: Decimal; var paid: Decimal?; var currency: String? }
 struct OrderUpdatePayload: Codable, Sendable { var action: OrderAction; var note: String }

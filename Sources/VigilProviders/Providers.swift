@@ -96,14 +96,31 @@ public struct RefundRequest: Sendable, Codable, Equatable {
     public var orderId: String
     public var paymentId: String?
     public var amount: Decimal
+    /// What the customer paid on this payment: no refund may exceed it.
+    public var paid: Decimal
     public var currency: String?
     public var reason: String
-    public init(orderId: String, paymentId: String?, amount: Decimal, currency: String?, reason: String) {
+    public init(orderId: String, paymentId: String?, amount: Decimal, paid: Decimal, currency: String?, reason: String) {
         self.orderId = orderId
         self.paymentId = paymentId
         self.amount = amount
+        self.paid = paid
         self.currency = currency
         self.reason = reason
+    }
+
+    /// Every gateway's last check before money moves: the amount is exact money, positive, and at
+    /// most what was paid. Refused refunds are permanent failures (a retry cannot make them
+    /// right); the task goes to the dead-letter list with this message on the order's timeline.
+    public func check() throws -> RefundRequest {
+        func refuse(_ why: String) -> ProviderError {
+            ProviderError(provider: .payments, operation: .refund, kind: .permanent,
+                          message: "refund of \(amount) for order \(orderId) refused before sending: \(why); refund it by hand if one is owed")
+        }
+        guard Money.isValid(amount), Money.isValid(paid) else { throw refuse("not an amount of money Vigil accepts") }
+        guard amount > 0 else { throw refuse("not a positive amount") }
+        guard amount <= paid else { throw refuse("more than the \(paid) paid") }
+        return self
     }
 }
 

@@ -33,7 +33,8 @@ struct SandboxEmail: EmailSender {
 
 struct SandboxPayments: PaymentGateway {
     func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
-        try ProviderReply(RefundResult(refundId: "re_sandbox_\(call.idempotencyKey.suffix(16))"),
+        let request = try request.check()
+        return try ProviderReply(RefundResult(refundId: "re_sandbox_\(call.idempotencyKey.suffix(16))"),
                           provider: .payments, operation: .refund, mode: .sandbox, request: request)
     }
 

@@ -18,6 +18,9 @@ public final class SQLiteServeLock: Sendable {
     /// Takes the lock, or fails at once naming the process that holds it.
     public init(databasePath: String) throws {
         path = databasePath + ".serve-lock"
+        // The database's folder may not exist yet (the store creates it too).
+        let folder = URL(fileURLWithPath: databasePath).deletingLastPathComponent().path
+        if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw StoreError("cannot open \(path) to lock the database: \(String(cString: strerror(errno))); check the folder's permissions")

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 import VigilCore
 import VigilFlow
@@ -19,12 +21,15 @@ public struct AppServices: Sendable {
     public let metrics: VigilMetrics
     /// The queue names `/metrics` reports on.
     public let queues: [String]
+    /// Failed signature and token checks per source address.
+    let authFailures: FailedAuthLimiter
 
     public init(config: VigilConfig, store: any Store, flow: VerificationFlow, providers: Providers,
                 scheduler: SchedulerStatus, clock: any VigilClock, version: String = VigilVersion.current,
                 metrics: VigilMetrics = VigilMetrics(), queues: [String] = FlowQueues.defaults().map(\.name)) {
         self.metrics = metrics
         self.queues = queues
+        self.authFailures = FailedAuthLimiter(limit: config.authFailureLimit)
         self.config = config
         self.store = store
         self.flow = flow
@@ -49,6 +54,7 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     router.middlewares.add(TracingMiddleware(redactingQueryParameters: ["email", "customerId"]))
     router.middlewares.add(RequestMetricsMiddleware(metrics: services.metrics))
     router.middlewares.add(RequestIDMiddleware())
+    router.middlewares.add(BodyLimitMiddleware())
     if !services.config.corsOrigins.isEmpty {
         router.middlewares.add(AllowedOriginsMiddleware(origins: Set(services.config.corsOrigins)))
     }
@@ -74,9 +80,19 @@ public func buildRoutes(_ services: AppServices) -> (router: Router<VigilRequest
     return (router, table.served)
 }
 
-public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {
-    Application(
+/// The HTTP server `vigil serve` runs. `onServerRunning` is told the listening channel (tests read
+/// the port of a server started on port 0 from it).
+public func buildApplication(_ services: AppServices, logger: Logger,
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let limits = services.config.http
+    return Application(
         router: buildRouter(services),
-        configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: nil),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuardHandler(limits: limits, logger: logger)],
+            idleTimeout: .nanoseconds(Int64(limits.idleTimeout * 1_000_000_000)))),
+        configuration: .init(
+            address: .hostname(services.config.host, port: services.config.port), serverName: nil,
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)),
+        onServerRunning: onServerRunning,
         logger: logger)
 }

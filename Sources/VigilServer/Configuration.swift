@@ -111,6 +111,10 @@ public struct VigilConfig: Sendable {
     /// Longest a webhook or an admin request may take before it is answered 503.
     public var webhookTimeout: TimeInterval = 10
     public var adminTimeout: TimeInterval = 30
+    /// Failed signature or token checks allowed per source address and minute before it gets 429.
+    public var authFailureLimit = 20
+    /// Connection timeouts and the connection cap of the HTTP server.
+    public var http = HTTPLimits()
     /// Webhooks dated earlier than this are refused as replays.
     public var webhookMaxAge: TimeInterval = 7 * 86400
     /// Where customers and staff reach Vigil (`VIGIL_PUBLIC_URL`); emails link to its customer
@@ -280,6 +284,21 @@ public struct VigilConfig: Sendable {
     mutating func readLimits(_ reader: EnvReader) throws(ConfigError) {
         if let d = try reader.positiveDuration("VIGIL_WEBHOOK_TIMEOUT") { webhookTimeout = d }
         if let d = try reader.positiveDuration("VIGIL_ADMIN_TIMEOUT") { adminTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_HTTP_IDLE_TIMEOUT") { http.idleTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_HTTP_HEADER_TIMEOUT") { http.headerTimeout = d }
+        if let d = try reader.positiveDuration("VIGIL_HTTP_BODY_TIMEOUT") { http.bodyTimeout = d }
+        if let n = reader.string("VIGIL_AUTH_FAILURE_LIMIT") {
+            guard let value = Int(n), (0...1_000_000).contains(value) else {
+                throw ConfigError("VIGIL_AUTH_FAILURE_LIMIT", "'\(n)' is not a number of failures per minute (0 turns the limit off)")
+            }
+            authFailureLimit = value
+        }
+        if let n = reader.string("VIGIL_HTTP_MAX_CONNECTIONS") {
+            guard let value = Int(n), (1...1_000_000).contains(value) else {
+                throw ConfigError("VIGIL_HTTP_MAX_CONNECTIONS", "'\(n)' is not a number of connections (1-1000000)")
+            }
+            http.maxConnections = value
+        }
         if let d = try reader.duration("VIGIL_TASK_LEASE") {
             guard d >= 1 else { throw ConfigError("VIGIL_TASK_LEASE", "must be at least 1s") }
             taskLease = d

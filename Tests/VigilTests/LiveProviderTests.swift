@@ -76,7 +76,7 @@ struct LiveProviderWireTests {
                 let providers = LiveProviders.make(liveSettings(base: base), http: client)
                 #expect(providers.payments.requiresPaymentReference)
                 let result = try await providers.payments.refund(RefundRequest(
-                    orderId: "L1", paymentId: "pi_3Mtw", amount: Decimal(string: "50.25")!, currency: "USD", reason: "declined"),
+                    orderId: "L1", paymentId: "pi_3Mtw", amount: Decimal(string: "50.25")!, paid: Decimal(string: "50.25")!, currency: "USD", reason: "declined"),
                     call: testCall)
                 #expect(result.value.refundId == "re_123")
                 let request = try #require(fake.requests.first)
@@ -88,8 +88,8 @@ struct LiveProviderWireTests {
                                          "metadata[order_id]": "L1", "metadata[vigil_reason]": "declined"])
             }
         }
-        #expect(StripeGateway.fields(RefundRequest(orderId: "o", paymentId: "ch_1", amount: 1200, currency: "JPY", reason: "r"),
-                                     paymentId: "ch_1").first! == ("charge", "ch_1"))
+        #expect(StripeGateway.fields(RefundRequest(orderId: "o", paymentId: "ch_1", amount: 1200, paid: 1200, currency: "JPY", reason: "r"),
+                                     paymentId: "ch_1", minorUnits: 1200).first! == ("charge", "ch_1"))
         #expect(MinorUnits.amount(1200, currency: "jpy") == 1200)
         #expect(MinorUnits.amount(Decimal(string: "1.234")!, currency: "KWD") == 1234)
         #expect(MinorUnits.amount(Decimal(string: "19.99")!, currency: nil) == 1999)
@@ -113,7 +113,7 @@ struct LiveProviderWireTests {
                 let gateway = LiveProviderSettings.Gateway.authorizeNet(loginId: Secret("login"), transactionKey: Secret("txkey"))
                 let payments = LiveProviders.make(liveSettings(base: base, gateway: gateway), http: client).payments
                 func refund(_ transId: String, key: String) async throws -> RefundResult {
-                    try await payments.refund(RefundRequest(orderId: "L1", paymentId: transId, amount: 50, currency: "USD", reason: "declined"),
+                    try await payments.refund(RefundRequest(orderId: "L1", paymentId: transId, amount: 50, paid: 50, currency: "USD", reason: "declined"),
                                               call: ProviderCall(orderId: "L1", taskId: 1, idempotencyKey: key)).value
                 }
                 #expect(try await refund("60001", key: "vigil_k1").refundId == "void:70001")

@@ -56,7 +56,7 @@ struct ProviderResilienceTests {
             try await withProviderClient { client in
                 let stripe = LiveProviders.make(liveSettings(base: base), http: client).payments
                 let error = await #expect(throws: ProviderError.self) {
-                    try await stripe.refund(RefundRequest(orderId: "L1", paymentId: "pi_1", amount: 5, currency: "USD", reason: "declined"),
+                    try await stripe.refund(RefundRequest(orderId: "L1", paymentId: "pi_1", amount: 5, paid: 5, currency: "USD", reason: "declined"),
                                             call: testCall)
                 }
                 let text = error.map(String.init(describing:)) ?? ""
@@ -66,7 +66,7 @@ struct ProviderResilienceTests {
                 let gateway = LiveProviderSettings.Gateway.authorizeNet(loginId: Secret("login-id-42"), transactionKey: Secret("txkey-secret-99"))
                 let anet = LiveProviders.make(liveSettings(base: base, gateway: gateway), http: client).payments
                 let anetError = await #expect(throws: ProviderError.self) {
-                    try await anet.refund(RefundRequest(orderId: "L2", paymentId: "6001", amount: 5, currency: "USD", reason: "declined"),
+                    try await anet.refund(RefundRequest(orderId: "L2", paymentId: "6001", amount: 5, paid: 5, currency: "USD", reason: "declined"),
                                           call: ProviderCall(orderId: "L2", taskId: 2, idempotencyKey: "vigil_x"))
                 }
                 let anetText = anetError.map(String.init(describing:)) ?? ""
@@ -106,7 +106,7 @@ struct ProviderResilienceTests {
             try await withProviderClient { client in
                 let payments = LiveProviders.make(liveSettings(base: base), http: client).payments
                 let error = await #expect(throws: ProviderError.self) {
-                    try await payments.refund(RefundRequest(orderId: "L1", paymentId: "pi_1", amount: 5, currency: "USD", reason: "declined"),
+                    try await payments.refund(RefundRequest(orderId: "L1", paymentId: "pi_1", amount: 5, paid: 5, currency: "USD", reason: "declined"),
                                               call: testCall)
                 }
                 #expect(error?.kind == .transient)

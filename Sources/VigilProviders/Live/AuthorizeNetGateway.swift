@@ -25,6 +25,7 @@ struct AuthorizeNetGateway: PaymentGateway {
     static let voidable: Set<String> = ["authorizedPendingCapture", "capturedPendingSettlement"]
 
     func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
+        let request = try request.check()
         guard let transId = request.paymentId else {
             throw failure(.permanent, "the order has no paymentId (transaction id) to refund")
         }

@@ -14,11 +14,16 @@ struct StripeGateway: PaymentGateway {
     var requiresPaymentReference: Bool { true }
 
     func refund(_ request: RefundRequest, call: ProviderCall) async throws -> ProviderReply<RefundResult> {
+        let request = try request.check()
         guard let paymentId = request.paymentId else {
             throw ProviderError(provider: .payments, operation: .refund, kind: .permanent,
                                 message: "the order has no paymentId to refund")
         }
-        let body = FormEncoding.encode(Self.fields(request, paymentId: paymentId))
+        guard let minor = MinorUnits.exact(request.amount, currency: request.currency), minor > 0 else {
+            throw ProviderError(provider: .payments, operation: .refund, kind: .permanent,
+                                message: "refund of \(request.amount) \(request.currency ?? "") is not a whole number of the currency's smallest unit; refund it by hand")
+        }
+        let body = FormEncoding.encode(Self.fields(request, paymentId: paymentId, minorUnits: minor))
         let response = try await http.send(OutboundRequest(.POST, "\(baseURL)/v1/refunds", headers: [
             ("Authorization", "Bearer \(apiKey.value)"),
             ("Content-Type", "application/x-www-form-urlencoded"),
@@ -37,9 +42,9 @@ struct StripeGateway: PaymentGateway {
                                  request: request)
     }
 
-    static func fields(_ request: RefundRequest, paymentId: String) -> [(String, String)] {
+    static func fields(_ request: RefundRequest, paymentId: String, minorUnits: Int64) -> [(String, String)] {
         var fields: [(String, String)] = [(paymentId.hasPrefix("ch_") ? "charge" : "payment_intent", paymentId)]
-        fields.append(("amount", String(MinorUnits.amount(request.amount, currency: request.currency))))
+        fields.append(("amount", String(minorUnits)))
         fields.append(("reason", "requested_by_customer"))
         fields.append(("metadata[order_id]", request.orderId))
         fields.append(("metadata[vigil_reason]", request.reason))
@@ -68,6 +73,19 @@ enum MinorUnits {
         var scaled = value * pow(Decimal(10), exponent)
         var rounded = Decimal()
         NSDecimalRound(&rounded, &scaled, 0, .bankers)
+        return NSDecimalNumber(decimal: rounded).int64Value
+    }
+
+    /// The amount in minor units when it is a whole number of them within Int64's range (bounded
+    /// money always is); nil when rounding would change what is refunded (0.001 USD).
+    static func exact(_ value: Decimal, currency: String?) -> Int64? {
+        guard value.isFinite, value >= 0, value <= Money.maximum else { return nil }
+        let code = currency?.uppercased() ?? ""
+        let exponent = zeroDecimal.contains(code) ? 0 : threeDecimal.contains(code) ? 3 : 2
+        var scaled = value * pow(Decimal(10), exponent)
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &scaled, 0, .plain)
+        guard rounded == scaled else { return nil }
         return NSDecimalNumber(decimal: rounded).int64Value
     }
 }

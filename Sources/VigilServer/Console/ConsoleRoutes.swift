@@ -48,8 +48,7 @@ struct ConsoleRoutes {
 
     /// A path parameter percent-decoded (hrefs percent-encode ids; the router does not decode).
     static func parameter(_ name: String, _ context: VigilRequestContext) throws -> String {
-        let raw = try context.parameters.require(name)
-        return raw.removingPercentEncoding ?? raw
+        try context.pathParameter(name)
     }
 
     // MARK: Sign-in

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
+import VigilCore
 
 /// Outermost middleware: gives every request an id (the caller's `X-Request-ID` when it is
 /// sane, else a new one), puts it on every log line and response, adds baseline security
@@ -25,12 +27,22 @@ struct RequestIDMiddleware: RouterMiddleware {
                 context.logger.warning("request failed", metadata: ["status": "\(problem.status.code)", "problem": "\(problem.slug)"])
             }
             response = problem.response(requestId: requestId)
+        } catch let error as HTTPParserError {
+            // The framing broke while the body was read (a bad chunk size, say): the client's
+            // fault, and nothing more on this connection can be trusted.
+            response = Problem.badRequest("the request is not valid HTTP/1.1 (\(error)); fix the framing and send it again")
+                .response(requestId: requestId)
+            response.headers[.connection] = "close"
+        } catch let timeout as RequestBodyTimeout {
+            response = Problem(.requestTimeout, "request-timeout", "Request timeout",
+                               detail: "the body did not arrive within \(DurationText.format(timeout.seconds)) of the headers; send it again")
+                .response(requestId: requestId)
         } catch let error as any HTTPResponseError {
             // Hummingbird's own errors: unknown route (404), wrong method (405), body too large (413).
             let status = error.status
             let detail: String = switch status {
-            case .notFound: "no such endpoint: \(request.method) \(request.uri.path)"
-            case .methodNotAllowed: "\(request.method) is not allowed on \(request.uri.path)"
+            case .notFound: "no such endpoint: \(request.method) \(BoundedText.cut(request.uri.path))"
+            case .methodNotAllowed: "\(request.method) is not allowed on \(BoundedText.cut(request.uri.path))"
             case .contentTooLarge: "the body is larger than the limit of \(context.maxUploadSize) bytes"
             default: status.reasonPhrase
             }
@@ -40,6 +52,10 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = Problem(.internalServerError, "internal", "Internal error",
                                detail: "the request could not be completed; quote the request id when reporting it")
                 .response(requestId: requestId)
+        }
+        if response.status == .contentTooLarge || response.status == .requestTimeout {
+            // The body was not read (or not all of it): end the conversation rather than read it.
+            response.headers[.connection] = "close"
         }
         response.headers[Self.header] = requestId
         response.headers[.xContentTypeOptions] = "nosniff"
@@ -62,5 +78,19 @@ struct RequestIDMiddleware: RouterMiddleware {
         guard let value, !value.isEmpty, value.count <= 128,
               value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else { return nil }
         return value
+    }
+}
+
+/// Refuses a body announced over the limit at once, from its `Content-Length`, without reading
+/// it (a chunked body is cut off at the limit while it is read). The answer closes the connection.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = VigilRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let announced = request.headers[.contentLength], let length = Int(announced), length > context.maxUploadSize {
+            throw Problem(.contentTooLarge, "content-too-large", "Content too large",
+                          detail: "the body announces \(length) bytes, over the limit of \(context.maxUploadSize); send at most that")
+        }
+        return try await next(request, context)
     }
 }

@@ -17,8 +17,19 @@ final class RouteTable {
 
     typealias Handler<Output: ResponseGenerator> = @Sendable (Request, VigilRequestContext) async throws -> Output
 
+    /// A GET route, and HEAD on the same path answering like GET without the body (RFC 9110
+    /// §9.3.2: a server should send the same header fields, and GET implies HEAD).
     func get<Output: ResponseGenerator>(_ path: String, use handler: @escaping Handler<Output>) {
-        router.get(RouterPath(path), use: timed(handler))
+        let get = timed(handler)
+        router.get(RouterPath(path), use: get)
+        router.head(RouterPath(path)) { request, context in
+            let response = try await get(request, context)
+            var headers = response.headers
+            if headers[.contentLength] == nil, let length = response.body.contentLength {
+                headers[.contentLength] = "\(length)"
+            }
+            return Response(status: response.status, headers: headers, body: .init())
+        }
         record("GET", path)
     }
 

@@ -17,12 +17,19 @@ struct AdminAccess: Sendable {
         guard !tokens.isEmpty else {
             throw Problem.unauthorized("the admin API is disabled; set VIGIL_ADMIN_TOKEN to enable it")
         }
+        // A source that keeps failing is refused before anything is checked or recorded.
+        let now = services.clock.now()
+        if let wait = services.authFailures.retryAfter(context.remoteAddress, now: now) {
+            throw Problem.tooManyFailures(retryAfter: wait)
+        }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            services.authFailures.recordFailure(context.remoteAddress, now: now)
             await auditor.record(action, actor: "anonymous", target: target, outcome: "rejected:no_token", request: request, context: context)
             throw Problem.unauthorized("send Authorization: Bearer <token>")
         }
         let presented = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         guard let index = ConstantTime.match(presented, among: tokens) else {
+            services.authFailures.recordFailure(context.remoteAddress, now: now)
             await auditor.record(action, actor: "unknown-token", target: target, outcome: "rejected:bad_token", request: request, context: context)
             throw Problem.unauthorized("the bearer token is not valid")
         }

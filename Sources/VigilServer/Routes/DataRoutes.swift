@@ -12,8 +12,7 @@ struct DataRoutes {
 
     func register(on router: RouteTable) {
         router.post("/api/v1/orders/:orderId/erase") { request, context in
-            let raw = try context.parameters.require("orderId")
-            let orderId = raw.removingPercentEncoding ?? raw
+            let orderId = try context.pathParameter("orderId")
             let actor = try await access.authorize(request, context: context, action: "order.erase", target: orderId)
             return try await access.idempotent(request, context: context, actor: actor) {
                 let body = try await CustomerData.erase(services.store, orderIds: [orderId], at: services.clock.now())

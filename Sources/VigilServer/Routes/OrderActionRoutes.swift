@@ -33,7 +33,7 @@ struct OrderActionRoutes {
             }
         }
         router.post("/api/v1/reviews/:id/resolve") { request, context in
-            let text = try context.parameters.require("id")
+            let text = try context.pathParameter("id")
             guard let id = Int64(text), id > 0 else { throw Problem.badRequest("review id must be a positive integer, not '\(text.prefix(32))'") }
             let body = try await Self.body(ResolveReview.self, request)
             let note = body.note.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -53,8 +53,7 @@ struct OrderActionRoutes {
 
     private func act(_ request: Request, _ context: VigilRequestContext, name: String,
                      _ action: @escaping (SessionRecord) throws -> OperatorAction) async throws -> Response {
-        let raw = try context.parameters.require("orderId")
-        let orderId = raw.removingPercentEncoding ?? raw
+        let orderId = try context.pathParameter("orderId")
         let auditAction = "order.\(name)"
         let actor = try await access.authorize(request, context: context, action: auditAction, target: orderId)
         return try await access.idempotent(request, context: context, actor: actor) {

@@ -10,7 +10,7 @@ struct OrderRoutes {
 
     func register(on router: RouteTable) {
         router.get("/api/v1/orders/:orderId") { request, context in
-            let orderId = try context.parameters.require("orderId")
+            let orderId = try context.pathParameter("orderId")
             return try await access.read(request, context: context, action: "order.read", target: orderId) {
                 try await order(orderId)
             }

@@ -56,7 +56,7 @@ struct TaskRoutes {
     }
 
     static func taskId(_ context: VigilRequestContext) throws -> Int64 {
-        let text = try context.parameters.require("id")
+        let text = try context.pathParameter("id")
         guard let id = Int64(text), id > 0 else { throw Problem.badRequest("task id must be a positive integer, not '\(text.prefix(32))'") }
         return id
     }

@@ -122,6 +122,10 @@ struct WebhookRoutes {
                            headers: [HTTPField.Name],
                            alternative: (String, Data, [Secret]) -> Bool = { _, _, _ in false }) async throws -> (Data, SignedBy) {
         guard Self.isJSON(request.headers[.contentType]) else { throw Problem.unsupportedMediaType() }
+        if !secrets.isEmpty, let wait = services.authFailures.retryAfter(context.remoteAddress, now: services.clock.now()) {
+            // A source that keeps failing is refused before its body is read.
+            throw Problem.tooManyFailures(retryAfter: wait)
+        }
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let body = Data(buffer.readableBytesView)
@@ -149,6 +153,7 @@ struct WebhookRoutes {
     /// Counts, audits and refuses a webhook whose signature does not hold.
     func refuse(_ request: Request, context: VigilRequestContext, source: WebhookSource, outcome: String) async throws -> Never {
         services.metrics.webhook(source: source, outcome: .rejected)
+        services.authFailures.recordFailure(context.remoteAddress, now: services.clock.now())
         await Auditor(store: services.store, clock: services.clock).record(
             "webhook.authenticate", actor: "webhook", target: request.uri.path, outcome: outcome, request: request, context: context)
         throw Problem.invalidSignature
