@@ -1,5 +1,8 @@
 import Foundation
 import VigilCore
+import VigilFlow
+import VigilProviders
+import VigilQueue
 import VigilStore
 
 /// Erasure and export on a customer's request, by order or by email (found by its keyed hash):
@@ -47,4 +50,29 @@ struct ExportBody: Codable, Equatable {
 /// `POST /api/v1/customers/erase` and `/export`.
 struct CustomerRequest: Codable, Equatable {
     var email: String
+}
+
+/// `vigil erase` and `vigil export`: the same requests from the command line, as JSON text.
+public enum CustomerDataCommand {
+    public static func erase(_ store: any Store, config: VigilConfig, orderIds: [String], email: String?, at: Date) async throws -> String {
+        var ids = orderIds
+        if let email { ids += try await CustomerData.orders(store, email: email, keys: config.customerKeys) }
+        let body = try await CustomerData.erase(store, orderIds: ids, at: at)
+        let target = email.map { config.customerKeys.email($0) } ?? orderIds.joined(separator: ",")
+        let entry = AuditRecord(at: at, actor: "cli", action: email == nil ? "order.erase" : "customer.erase", target: String(target.prefix(256)),
+                                outcome: "erased:\(body.erased.count),pending:\(body.pending.count)", ip: nil, userAgent: nil, requestId: nil)
+        try await store.write { tx in try await tx.appendAudit(entry) }
+        return try APIJSON.text(body)
+    }
+
+    public static func export(_ store: any Store, config: VigilConfig, email: String, at: Date) async throws -> String {
+        let services = AppServices(config: config, store: store, flow: VerificationFlow(store: store, clock: SystemClock(), settings: config.flowSettings),
+                                   providers: SandboxProviders().providers, scheduler: SchedulerStatus(), clock: SystemClock())
+        let routes = OrderRoutes(access: AdminAccess(services: services))
+        let body = try await CustomerData.export(store, email: email, keys: config.customerKeys) { try await routes.order($0) }
+        let entry = AuditRecord(at: at, actor: "cli", action: "customer.export", target: config.customerKeys.email(email),
+                                outcome: "orders:\(body.orders.count)", ip: nil, userAgent: nil, requestId: nil)
+        try await store.write { tx in try await tx.appendAudit(entry) }
+        return try APIJSON.text(body)
+    }
 }

@@ -14,7 +14,7 @@ struct VigilCommand: AsyncParsableCommand {
         abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
         discussion: EnvironmentHelp.all,
         version: VigilVersion.current,
-        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self, Backup.self])
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self, Backup.self, Erase.self, Export.self])
 
     /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
     static func main() async {
@@ -317,5 +317,38 @@ struct Backup: AsyncParsableCommand {
             try await sqlite.backup(to: path)
         }
         print("backed up to \(path)")
+    }
+}
+
+struct Erase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Erase the personal data of decided orders, by order id or by customer email; prints what was done as JSON.",
+        discussion: "Pending orders are listed and left (decide or cancel them first). Idempotent; audited as cli.")
+    @Option(name: .customLong("order"), help: "An order id (repeatable).") var orders: [String] = []
+    @Option(help: "Every order of this customer.") var email: String?
+
+    func run() async throws {
+        guard !orders.isEmpty || email != nil else { throw ValidationError("give --order ID or --email ADDRESS") }
+        let config = try Setup.config()
+        let (orders, email) = (self.orders, self.email)
+        let text = try await VigilRuntime.withRunningStore(config, logger: Setup.logger(config)) { store in
+            try await CustomerDataCommand.erase(store, config: config, orderIds: orders, email: email, at: Date())
+        }
+        print(text)
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print as JSON everything held about a customer's orders, by email (audited as cli).")
+    @Option(help: "The customer's email.") var email: String
+
+    func run() async throws {
+        let config = try Setup.config()
+        let email = self.email
+        let text = try await VigilRuntime.withRunningStore(config, logger: Setup.logger(config)) { store in
+            try await CustomerDataCommand.export(store, config: config, email: email, at: Date())
+        }
+        print(text)
     }
 }

@@ -74,6 +74,12 @@ extension RecoveryTests {
         #expect(again.status == 1 && again.stderr.contains("never overwrites"))
         serve.kill(SIGTERM)
 
+        // Export and erasure from the command line (the same code as the admin API's).
+        let export = try runVigil(["export", "--email", "B0@example.com"], env: env)
+        #expect(export.status == 0 && export.stdout.contains(#""orderId":"B0""#) && !export.stdout.contains("B1"))
+        let erase = try runVigil(["erase", "--order", "B0"], env: env)
+        #expect(erase.status == 0 && erase.stdout.contains(#""pending":["B0"]"#), "\(erase.stdout)")
+
         let restored = try await SQLiteStore.open(path: copy)
         #expect(try await restored.migrationStatus().pending.isEmpty)
         let sessions = try await restored.sessions(state: nil, since: nil, until: nil, after: nil, limit: 100)

@@ -45,7 +45,7 @@ struct ConsoleAuth: Sendable {
         }
         let user = try await store.user(named: name)
         let hash = user?.passwordHash ?? Self.decoyHash
-        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        let matches = try await Self.passwordThreads.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard let user, matches, user.disabledAt == nil else {
             await auditor.record("console.sign_in", actor: "anonymous", target: target, outcome: "rejected:bad_credentials",
                                  request: request, context: context)
@@ -70,6 +70,15 @@ struct ConsoleAuth: Sendable {
                secure: services.config.environment != .development, httpOnly: true, sameSite: .strict)
     }
 
+    /// bcrypt's own thread: a password check is a quarter of a second of CPU by design, and on the
+    /// shared pool (SQLite's file I/O runs there) a burst of sign-ins would stall every webhook.
+    /// One thread: concurrent checks queue, and refused sign-ins are limited anyway.
+    static let passwordThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
     static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
         return Hex.encode((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
@@ -81,7 +90,7 @@ struct ConsoleAuth: Sendable {
 
     /// A password as stored: bcrypt at cost 12.
     static func passwordHash(_ password: String) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: 12) }
+        try await passwordThreads.runIfActive { Bcrypt.hash(password, cost: 12) }
     }
 
     /// Passwords people can remember but not guess in a lockout window.
