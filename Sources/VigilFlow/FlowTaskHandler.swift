@@ -65,11 +65,13 @@ public struct FlowTaskHandler: TaskHandler {
 
     /// A timer makes no call: it applies the state machine in the completing transaction.
     private func timer(_ input: SessionInput, _ claim: ClaimedTask, _ orderId: String) -> TaskOutcome<any StoreTransaction> {
-        let clock = clock, trigger = claim.task.name, settings = settings
+        let clock = clock, trigger = claim.task.name, settings = settings, dueAt = claim.task.scheduledAt
         return TaskOutcome { tx in
             guard let session = try await tx.session(orderId: orderId) else { return }
-            // A deadline moved later by staff has its own timer; this one is left over.
-            if input == .deadlineReached, session.deadline > clock.now() { return }
+            // A deadline moved later by staff has its own timer; one due before it is left over.
+            // Judged by when the timer was due, not by this process's clock, which may be skewed
+            // or stepped between the claim and now.
+            if input == .deadlineReached, dueAt < session.deadline { return }
             let transition = SessionMachine.apply(input, to: session.snapshot)
             // A leftover timer on a finished session changes nothing and needs no timeline row.
             if transition.event == "timer.ignored" { return }
