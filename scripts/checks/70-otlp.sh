@@ -3,7 +3,7 @@
 # and what arrives checked (issue 17: "a refund's trace links back to its order webhook in the
 # test receiver"):
 #
-#   - the exporter posts to /v1/traces as OTLP/HTTP JSON, with service.name as configured;
+#   - the exporter posts to /v1/traces in the configured encoding, with service.name as configured;
 #   - the HTTP request spans (server) and webhook spans continue the caller's `traceparent`:
 #     same trace id, the caller's span as parent;
 #   - a committed store transaction's span sits in the webhook's trace;
@@ -12,17 +12,20 @@
 #     webhook for the refund (a span of that trace that really arrived);
 #   - `provider open_session` and `provider refund` spans sit inside their task's span.
 #
-# The receiver is a few lines of Python (standard library http.server) on a free loopback port;
+# Twice: VIGIL_OTLP_PROTOCOL=http/json, then http/protobuf (the default). The receiver is Python's
+# standard library (http.server, and a small Protobuf wire-format reader) on a free loopback port;
 # Vigil runs on a temporary SQLite file with sandbox providers and no webhook secrets
 # (development accepts unsigned webhooks). One order webhook, its session opened, a decline
-# decision, the refund run; then SIGTERM, so the exporter sends what it still holds. Bounded to
-# about 2 minutes beyond the build; stops both processes and removes its files.
+# decision, the refund run; then SIGTERM, so the exporter sends what it still holds. A few
+# seconds per protocol when all goes well, bounded to about 2.5 minutes in all beyond the build;
+# stops both processes and removes its files.
 #
 # Runs only with VIGIL_CHECK_OTLP=1 (or VIGIL_OTLP_BIN set); otherwise it says it skipped and
 # passes. The binary: $VIGIL_OTLP_BIN if set, else built here with
 #   swift build --traits OTLP --product vigil --scratch-path .build-otlp
 # (a scratch path of its own, so the default build in .build is left as it is).
-# Usage: VIGIL_CHECK_OTLP=1 bash scripts/checks/70-otlp.sh
+# Usage: VIGIL_CHECK_OTLP=1 bash scripts/checks/70-otlp.sh (VIGIL_OTLP_KEEP=1 keeps the receiver's
+# records, the logs and the check scripts in the temporary folder it names)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/private-postgres.sh
@@ -60,36 +63,120 @@ cleanup() {
     for pid in $vigil_pid $receiver_pid; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$work"
+    if [[ -n ${VIGIL_OTLP_KEEP:-} ]]; then echo "otlp: files kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
 # The receiver: every POST /v1/traces is answered like a collector (200, an empty
-# ExportTraceServiceResponse) and appended to requests.jsonl with its content type; anything
-# else is a 404 and recorded too. It binds port 0 and writes the port it got.
+# ExportTraceServiceResponse in the request's encoding) and appended to requests.jsonl with its
+# content type, the body as OTLP JSON (a Protobuf body decoded by the few lines below, its ids
+# written in hex); anything else is refused and recorded too. It binds port 0 and writes the port.
 cat >"$work/receiver.py" <<'PY'
-import json, sys, threading
+import json, os, struct, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 out_path, port_path = sys.argv[1:3]
 lock = threading.Lock()
 
+def fields(buf):
+    """Protobuf wire format: (field number, wire type, value) for each field of a message."""
+    i = 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(buf, i)
+        elif wire == 1:
+            value, i = buf[i:i + 8], i + 8
+        elif wire == 2:
+            size, i = varint(buf, i)
+            value, i = buf[i:i + size], i + size
+        elif wire == 5:
+            value, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield number, wire, value
+
+def varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]; i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+# Field numbers from opentelemetry/proto (trace/v1, common/v1, resource/v1).
+def any_value(buf):
+    for n, _, v in fields(buf):
+        if n == 1: return {"stringValue": v.decode()}
+        if n == 2: return {"boolValue": bool(v)}
+        if n == 3: return {"intValue": str(v - (1 << 64) if v >= 1 << 63 else v)}
+        if n == 4: return {"doubleValue": struct.unpack("<d", v)[0]}
+    return {}
+
+def key_value(buf):
+    kv = {}
+    for n, _, v in fields(buf):
+        if n == 1: kv["key"] = v.decode()
+        if n == 2: kv["value"] = any_value(v)
+    return kv
+
+def link(buf):
+    l = {"attributes": []}
+    for n, _, v in fields(buf):
+        if n == 1: l["traceId"] = v.hex()
+        if n == 2: l["spanId"] = v.hex()
+        if n == 4: l["attributes"].append(key_value(v))
+    return l
+
+def span(buf):
+    s = {"attributes": [], "links": []}
+    for n, _, v in fields(buf):
+        if n == 1: s["traceId"] = v.hex()
+        elif n == 2: s["spanId"] = v.hex()
+        elif n == 4: s["parentSpanId"] = v.hex()
+        elif n == 5: s["name"] = v.decode()
+        elif n == 6: s["kind"] = v
+        elif n == 9: s["attributes"].append(key_value(v))
+        elif n == 13: s["links"].append(link(v))
+        elif n == 15: s["status"] = {("message" if m == 2 else "code"): (x.decode() if m == 2 else x)
+                                      for m, _, x in fields(v) if m in (2, 3)}
+    return s
+
+def export_request(buf):
+    resource_spans = []
+    for n, _, v in fields(buf):
+        if n != 1: continue
+        rs = {"resource": {"attributes": []}, "scopeSpans": []}
+        for m, _, w in fields(v):
+            if m == 1:
+                rs["resource"]["attributes"] = [key_value(a) for k, _, a in fields(w) if k == 1]
+            elif m == 2:
+                rs["scopeSpans"].append({"spans": [span(x) for k, _, x in fields(w) if k == 2]})
+        resource_spans.append(rs)
+    return {"resourceSpans": resource_spans}
+
 class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        record = {"path": self.path, "contentType": self.headers.get("Content-Type"),
-                  "userAgent": self.headers.get("User-Agent")}
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        record = {"path": self.path, "contentType": content_type, "userAgent": self.headers.get("User-Agent")}
         try:
-            record["body"] = json.loads(body)
-        except ValueError:
-            record["body"] = None
-            record["raw"] = body[:200].hex()
+            record["body"] = (json.loads(body) if content_type == "application/json"
+                              else export_request(body) if content_type == "application/x-protobuf" else None)
+        except (ValueError, IndexError, UnicodeDecodeError) as e:
+            record["body"], record["error"] = None, str(e)
         with lock, open(out_path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        ok = self.path == "/v1/traces" and record["body"] is not None
-        answer = b"{}" if ok else b'{"code":3,"message":"not an OTLP/HTTP JSON trace export"}'
-        self.send_response(200 if ok else (404 if self.path != "/v1/traces" else 400))
-        self.send_header("Content-Type", "application/json")
+        if self.path != "/v1/traces" or record["body"] is None:
+            self.send_response(404 if self.path != "/v1/traces" else 400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = b"{}" if content_type == "application/json" else b""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -100,44 +187,19 @@ class Receiver(BaseHTTPRequestHandler):
 server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
 with open(port_path + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
-import os; os.rename(port_path + ".tmp", port_path)
+os.rename(port_path + ".tmp", port_path)
 server.serve_forever()
 PY
-python3 "$work/receiver.py" "$work/requests.jsonl" "$work/receiver.port" &
-receiver_pid=$!
-for _ in $(seq 50); do [[ -s $work/receiver.port ]] && break; sleep 0.1; done
-[[ -s $work/receiver.port ]] || { echo "otlp: the receiver did not start"; exit 1; }
-receiver_port=$(cat "$work/receiver.port")
-
-vigil_port=$(free_port)
-service_name=vigil-otlp-check
-admin_token=otlp-admin-token
-# The standard OTEL_* variables would refine (or redirect) the export: none from outside.
-unset_otel=()
-while IFS= read -r name; do unset_otel+=(-u "$name"); done < <(env | sed -n 's/^\(OTEL_[A-Za-z0-9_]*\)=.*/\1/p')
-(cd "$work" && exec env "${unset_otel[@]}" VIGIL_ENV=development VIGIL_PORT="$vigil_port" VIGIL_HOST=127.0.0.1 \
-    VIGIL_DATABASE_URL="sqlite://$work/vigil.sqlite" VIGIL_PROVIDERS=sandbox VIGIL_LOG_LEVEL=info \
-    VIGIL_ADMIN_TOKEN=$admin_token \
-    VIGIL_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" VIGIL_OTLP_PROTOCOL=http/json \
-    VIGIL_OTLP_SERVICE_NAME=$service_name \
-    "$vigil" serve >"$work/vigil.log" 2>&1) &
-vigil_pid=$!
-echo "otlp: vigil serve on 127.0.0.1:$vigil_port exporting to the receiver on 127.0.0.1:$receiver_port (http/json)"
-
-show_logs() {
-    echo "--- vigil serve log (last 30 lines)"; tail -30 "$work/vigil.log" || true
-}
 
 # Traffic, in Python (standard library only): the order webhook and the decline decision, each
 # with a traceparent of a trace of its own; waits (bounded) for open_session and then the refund
 # to have run, and writes what the checks need to traffic.json.
-status=0
-python3 - "$vigil_port" "$admin_token" "$work/traffic.json" <<'PY' || status=$?
+cat >"$work/traffic.py" <<'PY'
 import json, os, sys, time, urllib.error, urllib.request
 
 port, token, out = sys.argv[1:4]
 vigil = f"http://127.0.0.1:{port}"
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + 45
 order_id = "otlp-1"
 
 def call(method, path, body=None, headers=None, timeout=5):
@@ -159,7 +221,7 @@ def wait_for(what, probe):
         except (OSError, ValueError):
             pass
         time.sleep(0.2)
-    print(f"FAIL  {what}: not within 60 s")
+    print(f"FAIL  {what}: not within 45 s")
     sys.exit(1)
 
 def order():
@@ -202,24 +264,12 @@ json.dump({"orderId": order_id, "traceOrder": trace_order, "parentOrder": parent
            "tasks": [{"id": t["id"], "kind": t["kind"], "state": t["state"]} for t in detail["tasks"]]},
           open(out, "w"))
 PY
-if [[ $status -ne 0 ]]; then show_logs; exit "$status"; fi
-
-# SIGTERM: graceful shutdown, the exporter last, sending the spans it still holds.
-kill -TERM "$vigil_pid"
-for _ in $(seq 300); do kill -0 "$vigil_pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$vigil_pid" 2>/dev/null; then
-    show_logs; echo "FAIL  vigil serve did not stop within 30 s of SIGTERM"; exit 1
-fi
-vigil_status=0
-wait "$vigil_pid" || vigil_status=$?
-vigil_pid=
-echo "otlp: vigil serve stopped on SIGTERM (exit $vigil_status)"
-
 # What arrived.
-python3 - "$work/requests.jsonl" "$work/traffic.json" "$service_name" "$vigil_status" <<'PY' || status=$?
+cat >"$work/check.py" <<'PY'
 import base64, binascii, json, os, re, sys
 
-requests_path, traffic_path, service_name, vigil_status = sys.argv[1:5]
+requests_path, traffic_path, service_name, vigil_status, protocol = sys.argv[1:6]
+content_type = {"http/json": "application/json", "http/protobuf": "application/x-protobuf"}[protocol]
 t = json.load(open(traffic_path))
 requests = [json.loads(line) for line in open(requests_path)] if os.path.exists(requests_path) else []
 failures = 0
@@ -231,9 +281,8 @@ def report(good, line, detail=""):
 
 report(vigil_status == "0", "vigil serve exited 0 on SIGTERM", f"exit {vigil_status}")
 exports = [r for r in requests if r["path"] == "/v1/traces" and r["body"] is not None]
-report(bool(requests) and len(exports) == len(requests)
-       and all((r["contentType"] or "").startswith("application/json") for r in exports),
-       f"{len(exports)} OTLP/HTTP JSON export(s) posted to /v1/traces",
+report(bool(requests) and len(exports) == len(requests) and all(r["contentType"] == content_type for r in exports),
+       f"{len(exports)} OTLP/HTTP export(s) posted to /v1/traces as {content_type}",
        "; ".join(f"{r['path']} {r['contentType']}" for r in requests) or "nothing arrived")
 
 # OTLP JSON wants trace and span ids in hex; proto3 JSON's default for bytes is base64. Either
@@ -348,13 +397,68 @@ unlinked = [s["name"] for s in order_runs
 report(len(order_runs) >= 2 and not unlinked,
        f"all {len(order_runs)} task runs of the order link to a webhook's trace ({', '.join(sorted({s['name'] for s in order_runs}))})",
        f"unlinked: {unlinked}")
-if encodings == {"hex"}:
-    print("ok    ids are hex, as OTLP/HTTP JSON asks")
+if protocol != "http/json" or encodings == {"hex"}:
+    print("ok    ids are " + ("hex, as OTLP/HTTP JSON asks" if protocol == "http/json" else "Protobuf bytes of 16 and 8"))
 else:
     print(f"note  ids arrived as {' and '.join(sorted(encodings))}: OTLP/HTTP JSON asks for hex (the OpenTelemetry "
           "Collector rejects base64 ids); http/protobuf, the default, has no such question")
-print(f"otlp: {'all checks passed' if not failures else f'{failures} check(s) failed'}")
+print(f"otlp ({protocol}): {'all checks passed' if not failures else f'{failures} check(s) failed'}")
 sys.exit(1 if failures else 0)
 PY
-if [[ $status -ne 0 ]]; then show_logs; fi
-exit "$status"
+
+service_name="vigil-otlp-check"
+admin_token=otlp-admin-token
+# The standard OTEL_* variables would refine (or redirect) the export: none from outside.
+unset_otel=()
+while IFS= read -r name; do unset_otel+=(-u "$name"); done < <(env | sed -n 's/^\(OTEL_[A-Za-z0-9_]*\)=.*/\1/p')
+
+# One run per protocol: its own receiver, database and vigil serve; traffic; SIGTERM; checks.
+check_protocol() {
+    local pid protocol=$1 dir="$work/${1#http/}" receiver_port vigil_port vigil_status=0 status=0
+    mkdir "$dir"
+    python3 "$work/receiver.py" "$dir/requests.jsonl" "$dir/receiver.port" &
+    receiver_pid=$!
+    for _ in $(seq 50); do [[ -s $dir/receiver.port ]] && break; sleep 0.1; done
+    [[ -s $dir/receiver.port ]] || { echo "otlp: the receiver did not start"; return 1; }
+    receiver_port=$(cat "$dir/receiver.port")
+    vigil_port=$(free_port)
+    (cd "$dir" && exec env "${unset_otel[@]}" VIGIL_ENV=development VIGIL_PORT="$vigil_port" VIGIL_HOST=127.0.0.1 \
+        VIGIL_DATABASE_URL="sqlite://$dir/vigil.sqlite" VIGIL_PROVIDERS=sandbox VIGIL_LOG_LEVEL=info \
+        VIGIL_ADMIN_TOKEN=$admin_token \
+        VIGIL_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" VIGIL_OTLP_PROTOCOL="$protocol" \
+        VIGIL_OTLP_SERVICE_NAME=$service_name \
+        "$vigil" serve >"$dir/vigil.log" 2>&1) &
+    vigil_pid=$!
+    echo "otlp: vigil serve on 127.0.0.1:$vigil_port exporting $protocol to the receiver on 127.0.0.1:$receiver_port"
+
+    python3 "$work/traffic.py" "$vigil_port" "$admin_token" "$dir/traffic.json" || status=$?
+    if [[ $status -eq 0 ]]; then
+        # SIGTERM: graceful shutdown, the exporter last, sending the spans it still holds.
+        kill -TERM "$vigil_pid"
+        for _ in $(seq 200); do kill -0 "$vigil_pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$vigil_pid" 2>/dev/null; then
+            echo "FAIL  vigil serve did not stop within 20 s of SIGTERM"; status=1
+        else
+            wait "$vigil_pid" || vigil_status=$?
+            vigil_pid=
+            echo "otlp: vigil serve stopped on SIGTERM (exit $vigil_status)"
+            python3 "$work/check.py" "$dir/requests.jsonl" "$dir/traffic.json" "$service_name" "$vigil_status" "$protocol" \
+                || status=$?
+        fi
+    fi
+    if [[ $status -ne 0 ]]; then
+        echo "--- vigil serve log (last 30 lines)"; tail -30 "$dir/vigil.log" || true
+    fi
+    for pid in $vigil_pid $receiver_pid; do kill "$pid" 2>/dev/null || true; done
+    for pid in $vigil_pid $receiver_pid; do wait "$pid" 2>/dev/null || true; done
+    vigil_pid=""
+    receiver_pid=""
+    return "$status"
+}
+
+# http/json as the issue's receiver reads it; http/protobuf, the default and what a Collector
+# is usually sent.
+failed=0
+check_protocol http/json || failed=1
+check_protocol http/protobuf || failed=1
+exit "$failed"
