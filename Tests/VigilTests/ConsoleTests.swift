@@ -137,6 +137,14 @@ extension HTTPContractTests {
             #expect(audit.contains { $0.action == "order.approve" && $0.outcome == "rejected:role" && $0.actor == "user:vic" })
             #expect(audit.contains { $0.action == "order.approve" && $0.outcome == "ok" && $0.actor == "user:ada" && $0.target == "C1" })
             #expect(audit.contains { $0.action == "order.decline" && $0.outcome == "refused" })
+
+            // A decided order's personal data can be erased from its page, by an operator.
+            #expect(String(buffer: try await ada.get("/console/orders/C1").body).contains("/C1/erase"))
+            #expect(try await vic.post("/console/orders/C1/erase", ["csrf": try await vic.csrf()]).status == .forbidden)
+            let erased = try await ada.post("/console/orders/C1/erase", ["csrf": try await ada.csrf()])
+            #expect(erased.status == .seeOther && erased.headers[.location] == "/console/orders/C1?done=erase")
+            #expect(try await h.store.session(orderId: "C1")?.customerEmail == "")
+            #expect(!String(buffer: try await ada.get("/console/orders/C1").body).contains("/C1/erase"), "erased once")
         }
     }
 

@@ -198,6 +198,7 @@ struct ConsoleRoutes {
         "extend": "The deadline was moved.",
         "cancel": "Cancelled: timers stopped, nothing refunded.",
         "resolved": "Review resolved.",
+        "erase": "The customer's personal data is erased; the order's state, amounts and history stay.",
         "retried": "The task will run again now.",
     ]
 
@@ -258,6 +259,15 @@ struct ConsoleRoutes {
         return try await acting(request, context, action: auditAction, target: orderId) { session, form in
             let actor = "user:" + session.user.name
             let now = services.clock.now()
+            if name == "erase" {
+                // The customer's request to be forgotten: personal data goes, the record stays.
+                let result = try await services.store.eraseOrder(orderId, at: now)
+                await auditor.record(auditAction, actor: actor, target: orderId, outcome: result.rawValue, request: request, context: context)
+                guard result == .erased || result == .alreadyErased else {
+                    return try await order(orderId, request, session, error: "Not done: only a decided order's data can be erased.", status: .conflict)
+                }
+                return ConsolePage.redirect("/console/orders/\(HTML.component(orderId))?done=erase")
+            }
             let action: OperatorAction
             switch name {
             case "approve": action = .approve

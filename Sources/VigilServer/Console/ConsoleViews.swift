@@ -45,6 +45,8 @@ struct OrderPageView {
     var state: String
     var pending: Bool
     var canAct: Bool
+    /// An operator may erase a decided order's personal data (once).
+    var canErase: Bool
     var csrf: String
     var facts: [Fact]
     var timeline: [Timeline]
@@ -64,6 +66,7 @@ struct OrderPageView {
         state = s.state.rawValue
         pending = s.state == .pending
         self.canAct = canAct && pending
+        canErase = canAct && !pending && s.customerEmail != ""
         self.csrf = csrf
         var facts = [
             Fact(label: "State", value: s.state.rawValue + (s.outcomeReason.map { " (\($0.rawValue))" } ?? "")),
