@@ -1,8 +1,5 @@
 import Foundation
 import VigilCore
-import VigilFlow
-import VigilProviders
-import VigilQueue
 import VigilStore
 
 /// Erasure and export on a customer's request, by order or by email (found by its keyed hash):
@@ -26,9 +23,9 @@ enum CustomerData {
         try await store.sessions(customerKey: keys.email(email), limit: 1000).map(\.orderId)
     }
 
-    static func export(_ store: any Store, email: String, keys: CustomerKeys, order: (String) async throws -> OrderDetail) async throws -> ExportBody {
+    static func export(_ store: any Store, email: String, keys: CustomerKeys) async throws -> ExportBody {
         var orders: [OrderDetail] = []
-        for id in try await Self.orders(store, email: email, keys: keys) { orders.append(try await order(id)) }
+        for id in try await Self.orders(store, email: email, keys: keys) { orders.append(try await OrderRoutes.order(id, in: store)) }
         return ExportBody(orders: orders)
     }
 }
@@ -66,10 +63,7 @@ public enum CustomerDataCommand {
     }
 
     public static func export(_ store: any Store, config: VigilConfig, email: String, at: Date) async throws -> String {
-        let services = AppServices(config: config, store: store, flow: VerificationFlow(store: store, clock: SystemClock(), settings: config.flowSettings),
-                                   providers: SandboxProviders().providers, scheduler: SchedulerStatus(), clock: SystemClock())
-        let routes = OrderRoutes(access: AdminAccess(services: services))
-        let body = try await CustomerData.export(store, email: email, keys: config.customerKeys) { try await routes.order($0) }
+        let body = try await CustomerData.export(store, email: email, keys: config.customerKeys)
         let entry = AuditRecord(at: at, actor: "cli", action: "customer.export", target: config.customerKeys.email(email),
                                 outcome: "orders:\(body.orders.count)", ip: nil, userAgent: nil, requestId: nil)
         try await store.write { tx in try await tx.appendAudit(entry) }

@@ -26,11 +26,11 @@ struct ConsoleRoutes {
         router.get("/console") { request, _ in try await page(request) { try await overview($0) } }
         router.get("/console/orders") { request, _ in try await page(request) { try await orders(request, $0) } }
         router.get("/console/orders/:orderId") { request, context in
-            let orderId = try Self.parameter("orderId", context)
+            let orderId = try context.pathParameter("orderId")
             return try await page(request) { try await order(orderId, request, $0) }
         }
         router.post("/console/orders/:orderId/:action") { request, context in
-            let orderId = try Self.parameter("orderId", context), name = try context.parameters.require("action")
+            let orderId = try context.pathParameter("orderId"), name = try context.parameters.require("action")
             return try await act(name, orderId: orderId, request, context)
         }
         router.get("/console/review") { request, _ in try await page(request) { try await reviews($0) } }
@@ -44,11 +44,6 @@ struct ConsoleRoutes {
             return try await retry(id, request, context)
         }
         router.get("/console/audit") { request, _ in try await page(request) { try await audit(request, $0) } }
-    }
-
-    /// A path parameter percent-decoded (hrefs percent-encode ids; the router does not decode).
-    static func parameter(_ name: String, _ context: VigilRequestContext) throws -> String {
-        try context.pathParameter(name)
     }
 
     // MARK: Sign-in
@@ -283,7 +278,9 @@ struct ConsoleRoutes {
                 }
                 action = .extend(to: max(record.deadline, now).addingTimeInterval(by))
             default:
-                return ConsolePage.html("Unknown action", status: .notFound)
+                return ConsolePage.html(templates.page("message", Message(title: "No such action", text: "The console has no action '\(name.prefix(32))'.",
+                                                                           link: "/console/orders", linkText: "Back to the orders"),
+                                                       layout: layout("Not found", session, section: "orders")), status: .notFound)
             }
             do {
                 _ = try await services.flow.act(action, orderId: orderId, actor: actor)

@@ -19,10 +19,10 @@ struct CustomerPageRoutes {
 
     func register(on router: Router<VigilRequestContext>) {
         router.get("/v/:token") { request, context in
-            try await show(try ConsoleRoutes.parameter("token", context))
+            try await show(try context.pathParameter("token"))
         }
         router.post("/v/:token/sandbox") { request, context in
-            try await sandbox(try ConsoleRoutes.parameter("token", context), request)
+            try await sandbox(try context.pathParameter("token"), request)
         }
     }
 

@@ -42,9 +42,7 @@ struct DataRoutes {
             let email = try await Self.email(request)
             let target = services.config.customerKeys.email(email)
             let actor = try await access.authorize(request, context: context, action: "customer.export", target: target)
-            let body = try await CustomerData.export(services.store, email: email, keys: services.config.customerKeys) {
-                try await OrderRoutes(access: access).order($0)
-            }
+            let body = try await CustomerData.export(services.store, email: email, keys: services.config.customerKeys)
             await auditor.record("customer.export", actor: actor, target: target, outcome: "orders:\(body.orders.count)",
                                  request: request, context: context)
             return try json(.ok, body)

@@ -67,7 +67,7 @@ struct OrderActionRoutes {
                 throw Problem(.conflict, "action-refused", "Action refused", detail: refused.description)
             }
             await auditor.record(auditAction, actor: actor, target: orderId, outcome: "ok", request: request, context: context)
-            return try await OrderRoutes(access: access).order(orderId)
+            return try await OrderRoutes.order(orderId, in: services.store)
         }
     }
 

@@ -35,7 +35,11 @@ struct OrderRoutes {
     }
 
     func order(_ orderId: String) async throws -> OrderDetail {
-        let store = services.store
+        try await Self.order(orderId, in: services.store)
+    }
+
+    /// The admin API's view of one order; 404 problem when there is none.
+    static func order(_ orderId: String, in store: any Store) async throws -> OrderDetail {
         guard let s = try await store.session(orderId: orderId) else {
             throw Problem.notFound("no verification session for order \(orderId)")
         }
