@@ -11,8 +11,8 @@ import VigilStore
 public typealias PostgresStore = SQLStore<PostgresDriver>
 
 extension SQLStore where Driver == PostgresDriver {
-    public convenience init(settings: PostgresSettings, logger: Logger) {
-        self.init(driver: PostgresDriver(settings: settings, logger: logger))
+    public convenience init(settings: PostgresSettings, logger: Logger, cipher: FieldCipher = .development) {
+        self.init(driver: PostgresDriver(settings: settings, logger: logger), cipher: cipher)
     }
 }
 

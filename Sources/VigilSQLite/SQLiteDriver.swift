@@ -9,8 +9,10 @@ public typealias SQLiteStore = SQLStore<SQLiteDriver>
 
 extension SQLStore where Driver == SQLiteDriver {
     /// Opens (creating if needed) the database at `path`. Does not migrate.
-    public static func open(path: String, logger: Logger = Logger(label: "vigil.sqlite")) async throws -> SQLiteStore {
-        SQLiteStore(driver: try await SQLiteDriver.open(path: path, logger: logger))
+    public static func open(
+        path: String, logger: Logger = Logger(label: "vigil.sqlite"), cipher: FieldCipher = .development
+    ) async throws -> SQLiteStore {
+        SQLiteStore(driver: try await SQLiteDriver.open(path: path, logger: logger), cipher: cipher)
     }
 
     /// Group-commit figures, for metrics and benchmarks.

@@ -94,6 +94,10 @@ public struct VigilConfig: Sendable {
     public var policyFile: String?
     /// Keys customers' keyed hashes (returning customers, lookups by email).
     public var dataKey: Secret?
+    /// Seals personal data at rest: `VIGIL_ENCRYPTION_KEY` (else a key derived from the data key),
+    /// with `VIGIL_ENCRYPTION_KEY_PREVIOUS` and the derived key still opening older values.
+    public var encryptionKey: FieldCipher.Key?
+    public var previousEncryptionKeys: [FieldCipher.Key] = []
     public var providerHTTP = ProviderHTTPSettings()
     /// The live providers' settings, complete; nil in sandbox mode.
     public var live: LiveProviderSettings?
@@ -316,6 +320,12 @@ public struct VigilConfig: Sendable {
         if let key = dataKey, key.value.utf8.count < 32 {
             throw ConfigError("VIGIL_DATA_KEY", "must be at least 32 characters of random text (e.g. openssl rand -hex 32)")
         }
+        encryptionKey = try reader.secret("VIGIL_ENCRYPTION_KEY").map { secret throws(ConfigError) in
+            try Self.encryptionKey(secret, setting: "VIGIL_ENCRYPTION_KEY")
+        }
+        previousEncryptionKeys = try reader.secretList("VIGIL_ENCRYPTION_KEY_PREVIOUS").map { secret throws(ConfigError) in
+            try Self.encryptionKey(secret, setting: "VIGIL_ENCRYPTION_KEY_PREVIOUS")
+        }
         let simple = ["VIGIL_MINIMUM_AGE", "VIGIL_TIME_ZONE", "VIGIL_REMEMBER_CUSTOMERS"].filter { reader.string($0) != nil }
         if let path = reader.string("VIGIL_POLICY_FILE") {
             if let both = simple.first {
@@ -349,6 +359,21 @@ public struct VigilConfig: Sendable {
     /// The keyed hashes' key: `VIGIL_DATA_KEY`, or in development a fixed one (and a warning).
     public var customerKeys: CustomerKeys {
         dataKey.map { CustomerKeys(secret: $0) } ?? .development
+    }
+
+    static func encryptionKey(_ secret: Secret, setting: String) throws(ConfigError) -> FieldCipher.Key {
+        do {
+            return try FieldCipher.Key(text: secret.value)
+        } catch {
+            throw ConfigError(setting, error.description)
+        }
+    }
+
+    /// The cipher sealing personal data at rest. The key derived from the data key always opens
+    /// (it is the default), so setting `VIGIL_ENCRYPTION_KEY` later needs no other change.
+    public var fieldCipher: FieldCipher {
+        let derived = dataKey.map { FieldCipher.Key.derived(from: $0) } ?? FieldCipher.development.current
+        return FieldCipher(current: encryptionKey ?? derived, previous: previousEncryptionKeys + [derived])
     }
 
     /// The customer page's link signatures, keyed like `customerKeys`.

@@ -69,4 +69,19 @@ public enum CustomerDataCommand {
         try await store.write { tx in try await tx.appendAudit(entry) }
         return try APIJSON.text(body)
     }
+
+    /// `vigil reencrypt`: reseals personal data under the current key, audited with the key's id.
+    public static func reencrypt(_ store: any Store, config: VigilConfig, at: Date) async throws -> String {
+        let report = try await store.reencryptPersonalData(batchSize: 500)
+        let entry = AuditRecord(at: at, actor: "cli", action: "data.reencrypt", target: "key:" + config.fieldCipher.current.id,
+                                outcome: "rows:\(report.total)", ip: nil, userAgent: nil, requestId: nil)
+        try await store.write { tx in try await tx.appendAudit(entry) }
+        return try APIJSON.text(ReencryptBody(key: config.fieldCipher.current.id, rewritten: report))
+    }
+}
+
+/// What `vigil reencrypt` prints.
+struct ReencryptBody: Codable, Sendable {
+    var key: String
+    var rewritten: ReencryptionReport
 }

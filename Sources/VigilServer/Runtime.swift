@@ -19,14 +19,14 @@ public enum VigilRuntime {
     public static func openStore(_ config: VigilConfig, logger: Logger) async throws -> any Store {
         switch config.database {
         case .sqlite(let path):
-            return try await SQLiteStore.open(path: path, logger: logger)
+            return try await SQLiteStore.open(path: path, logger: logger, cipher: config.fieldCipher)
         case .postgres(let pg):
             return PostgresStore(settings: PostgresSettings(
                 host: pg.host, port: pg.port, user: pg.user, password: pg.password?.value, database: pg.database,
                 tls: PostgresSettings.TLSMode(rawValue: pg.sslMode.rawValue) ?? .require,
                 poolMax: config.poolMax, connectTimeout: config.connectTimeout,
                 idleTimeout: config.idleTimeout, queryTimeout: config.queryTimeout,
-                preparedStatements: config.preparedStatements), logger: logger)
+                preparedStatements: config.preparedStatements), logger: logger, cipher: config.fieldCipher)
         }
     }
 

@@ -111,6 +111,9 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     /// Erases a final order's personal data (email, name, ids, payloads, its remembered
     /// verification), keeping its state, amounts, timeline and the audit log; idempotent.
     func eraseOrder(_ orderId: String, at: Date) async throws -> ErasureResult
+    /// Rewrites every sealed column not yet sealed under the current key (older keys, values
+    /// written before encryption), in batches; what it rewrote (see `SQLStore+Encryption.swift`).
+    func reencryptPersonalData(batchSize: Int) async throws -> ReencryptionReport
     /// The webhooks recorded for an order, oldest first.
     func webhooks(orderId: String, limit: Int) async throws -> [StoredWebhook]
     /// Marks an open review resolved; false when it was already resolved or does not exist.

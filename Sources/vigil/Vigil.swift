@@ -14,7 +14,7 @@ struct VigilCommand: AsyncParsableCommand {
         abstract: "Post-purchase ID and age verification: order webhooks, verification sessions, reminders, deadlines and refunds.",
         discussion: EnvironmentHelp.all,
         version: VigilVersion.current,
-        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self, Backup.self, Erase.self, Export.self])
+        subcommands: [Serve.self, Migrate.self, SelfTestCommand.self, Events.self, PolicyCommand.self, Users.self, Backup.self, Erase.self, Export.self, Reencrypt.self])
 
     /// Exit codes per the contract: 0 success, 1 runtime failure, 2 bad usage or configuration.
     static func main() async {
@@ -348,6 +348,24 @@ struct Export: AsyncParsableCommand {
         let email = self.email
         let text = try await VigilRuntime.withRunningStore(config, logger: Setup.logger(config)) { store in
             try await CustomerDataCommand.export(store, config: config, email: email, at: Date())
+        }
+        print(text)
+    }
+}
+
+struct Reencrypt: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reseal customers' personal data under the current encryption key; prints what it rewrote as JSON.",
+        discussion: """
+            Key rotation: set VIGIL_ENCRYPTION_KEY to the new key and VIGIL_ENCRYPTION_KEY_PREVIOUS to the old one, \
+            restart every instance, run vigil reencrypt, then drop the old key. Safe beside running instances \
+            (a batch of rows at a time, locked while rewritten) and idempotent. Audited as cli.
+            """)
+
+    func run() async throws {
+        let config = try Setup.config()
+        let text = try await VigilRuntime.withRunningStore(config, logger: Setup.logger(config)) { store in
+            try await CustomerDataCommand.reencrypt(store, config: config, at: Date())
         }
         print(text)
     }

@@ -75,6 +75,8 @@ struct ConfigurationTests {
         (["VIGIL_DB_PREPARED_STATEMENTS": "sometimes"], "VIGIL_DB_PREPARED_STATEMENTS"),
         (["VIGIL_PAYMENTS_GATEWAY": "paypal"], "VIGIL_PAYMENTS_GATEWAY"),
         (["VIGIL_VERIFF_BASE_URL": "ftp://x"], "VIGIL_VERIFF_BASE_URL"),
+        (["VIGIL_ENCRYPTION_KEY": "too short to be a key"], "VIGIL_ENCRYPTION_KEY"),
+        (["VIGIL_ENCRYPTION_KEY_PREVIOUS": String(repeating: "ab", count: 32) + ",nope"], "VIGIL_ENCRYPTION_KEY_PREVIOUS"),
     ])
     func badValues(_ env: [String: String], variable: String) throws {
         let e = try #require(error(env))
@@ -110,6 +112,20 @@ struct ConfigurationTests {
         let e = error(["VIGIL_ADMIN_TOKEN_FILE": "/f", "VIGIL_PORT": "x"], files: ["/f": "topsecret"])
         #expect(e != nil)
         #expect(!(e?.description.contains("topsecret") ?? true))
+    }
+
+    @Test("the encryption key: derived from the data key by default, which keeps opening after a key of its own is set; from a file; never in an error")
+    func encryptionKeys() throws {
+        let dataKey = String(repeating: "d", count: 40)
+        let derived = try load(["VIGIL_DATA_KEY": dataKey]).fieldCipher
+        #expect(derived.current.id != FieldCipher.development.current.id && derived.ring.count == 1)
+        let own = Data(repeating: 7, count: 32).base64EncodedString()
+        let rotated = try load(["VIGIL_DATA_KEY": dataKey, "VIGIL_ENCRYPTION_KEY_FILE": "/k"], files: ["/k": own + "\n"]).fieldCipher
+        #expect(rotated.current.id != derived.current.id && rotated.ring.map(\.id) == [rotated.current.id, derived.current.id])
+        let sealed = try derived.seal("a@example.com", context: "c")
+        #expect(try rotated.open(sealed, context: "c") == "a@example.com")
+        let secret = "this-is-not-a-key-but-a-secret-value"
+        #expect(error(["VIGIL_ENCRYPTION_KEY": secret])?.description.contains(secret) == false)
     }
 
     @Test("SAFE_MODE=true means sandbox; live with SAFE_MODE is a contradiction")

@@ -112,7 +112,8 @@ struct MultiInstanceTests {
         let dead = try await TestPostgres.query(database, "SELECT count(*)::text AS n FROM tasks WHERE state = 'dead'").first ?? [:]
         #expect(dead["n"] == "0")
         let emails = try await TestPostgres.query(database, """
-            SELECT count(*)::text AS n FROM outbox WHERE operation = 'send_email' AND request->>'kind' IN ('approved', 'expired')
+            SELECT count(*)::text AS n FROM outbox o JOIN tasks t ON t.id = o.task_id
+            WHERE o.operation = 'send_email' AND t.payload->>'kind' IN ('approved', 'expired')
             """).first ?? [:]
         #expect(emails["n"] == "\(orders)", "one outcome email per order")
 

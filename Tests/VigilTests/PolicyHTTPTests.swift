@@ -49,7 +49,9 @@ extension HTTPContractTests {
             for secret in ["2007-06-01", "MORGAN", "SARAH", "38508040000", "203.0.113.9"] {
                 #expect(!payload.contains(secret), "\(secret) kept in \(payload)")
             }
-            #expect(payload.contains("\"dateOfBirthGiven\":true"))
+            #expect(payload.hasPrefix("\"enc:v1:"), "sealed at rest")
+            let opened = try #require(try await h.store.webhooks(orderId: "PA1", limit: 5).last?.payload)
+            #expect(opened.contains("\"dateOfBirthGiven\":true") && !opened.contains("2007-06-01"))
             let timeline = try await h.store.eventLog(orderId: "PA1").map(\.data).joined()
             #expect(!timeline.contains("2007-06-01") && !timeline.contains("MORGAN"))
         }

@@ -103,7 +103,7 @@ class Database:
             f"SELECT order_id, state, refund_status, order_total, currency, payment_id, verification_id, "
             f"{t('deadline')} AS deadline, {t('created_at')} AS created_at, {t('decided_at')} AS decided_at FROM sessions")
         d["tasks"] = self.query(
-            f"SELECT id, name, queue, kind, order_id, state, attempts, {t('run_at')} AS run_at, lease_owner, last_error, "
+            f"SELECT id, name, queue, kind, order_id, payload, state, attempts, {t('run_at')} AS run_at, lease_owner, last_error, "
             f"{t('finished_at')} AS finished_at, {t('updated_at')} AS updated_at FROM tasks")
         d["events"] = self.query(f"SELECT id, order_id, type, {t('at')} AS at, data FROM events ORDER BY id")
         d["outbox"] = self.query(
@@ -606,9 +606,10 @@ class Checker:
             kinds_out = Counter()
             for o in outbox_by_order[order]:
                 if o["operation"] == "send_email":
+                    # The request is sealed at rest (it holds the address): the kind comes from the task.
                     try:
-                        kinds_out[json.loads(o["request"]).get("kind")] += 1
-                    except (ValueError, TypeError):
+                        kinds_out[json.loads(tasks_by_id[o["task_id"]]["payload"]).get("kind")] += 1
+                    except (ValueError, TypeError, KeyError):
                         pass
             kinds_ev = Counter()
             for e in events_by_order[order]:

@@ -23,11 +23,13 @@ enum Columns {
 }
 
 extension SessionRecord {
-    init(row r: SQLRow) throws {
+    init(row r: SQLRow, cipher: FieldCipher) throws {
+        let orderId = try r.text(required: "order_id")
         self.init(
-            orderId: try r.text(required: "order_id"), state: try r.enum(SessionState.self, "state"),
+            orderId: orderId, state: try r.enum(SessionState.self, "state"),
             refundStatus: try r.enum(RefundStatus.self, "refund_status"),
-            customerEmail: try r.text(required: "customer_email"), customerName: try r.text("customer_name"),
+            customerEmail: try cipher.open(try r.text(required: "customer_email"), context: SealedPlace.email(orderId: orderId)),
+            customerName: try r.text("customer_name").map { try cipher.open($0, context: SealedPlace.name(orderId: orderId)) },
             customerId: try r.text("customer_id"), orderTotal: try r.decimal(required: "order_total"),
             currency: try r.text("currency"), paymentId: try r.text("payment_id"),
             verificationId: try r.text("verification_id"), verificationURL: try r.text("verification_url"),
@@ -44,10 +46,11 @@ extension SessionRecord {
             linkId: try r.text("link_id"))
     }
 
-    /// In the order of `Columns.session`.
-    var binds: [SQLValue] {
-        [.text(orderId), .text(state.rawValue), .text(refundStatus.rawValue), .text(customerEmail),
-         .text(customerName), .text(customerId), .decimal(orderTotal), .text(currency), .text(paymentId),
+    /// In the order of `Columns.session`, the personal columns sealed.
+    func binds(_ cipher: FieldCipher) throws -> [SQLValue] {
+        [.text(orderId), .text(state.rawValue), .text(refundStatus.rawValue),
+         .text(try cipher.seal(customerEmail, context: SealedPlace.email(orderId: orderId))),
+         .text(try customerName.map { try cipher.seal($0, context: SealedPlace.name(orderId: orderId)) }), .text(customerId), .decimal(orderTotal), .text(currency), .text(paymentId),
          .text(verificationId), .text(verificationURL), .date(deadline), .date(reminderAt), .date(createdAt),
          .date(updatedAt), .date(decidedAt), .text(outcomeReason?.rawValue), .int(minimumAge), .text(ageRule),
          .bool(ofAge), .text(region), .text(reviewReason), .text(source.rawValue), .text(customerKey), .text(linkId)]
@@ -67,12 +70,14 @@ extension TaskRecord {
 }
 
 extension OutboxRecord {
-    init(row r: SQLRow) throws {
+    init(row r: SQLRow, cipher: FieldCipher) throws {
+        let key = try r.text(required: "idempotency_key")
         self.init(
-            id: try r.int64(required: "id"), idempotencyKey: try r.text(required: "idempotency_key"),
+            id: try r.int64(required: "id"), idempotencyKey: key,
             provider: try r.enum(Provider.self, "provider"), operation: try r.enum(ProviderOperation.self, "operation"),
             orderId: try r.text("order_id"), taskId: try r.int64("task_id"), mode: try r.enum(ProviderMode.self, "mode"),
-            request: try r.text(required: "request"), response: try r.text("response"), at: try r.date(required: "at"))
+            request: try cipher.openJSON(try r.text(required: "request"), context: SealedPlace.outboxRequest(idempotencyKey: key)),
+            response: try r.text("response"), at: try r.date(required: "at"))
     }
 }
 
@@ -108,9 +113,23 @@ extension VerifiedCustomer {
 }
 
 extension ParkedDecision {
-    init(row r: SQLRow) throws {
-        self.init(id: try r.int64(required: "id"), orderId: try r.text(required: "order_id"),
-                  decision: try r.text(required: "decision"), receivedAt: try r.date(required: "received_at"))
+    init(row r: SQLRow, cipher: FieldCipher) throws {
+        let orderId = try r.text(required: "order_id")
+        self.init(id: try r.int64(required: "id"), orderId: orderId,
+                  decision: try cipher.openJSON(try r.text(required: "decision"), context: SealedPlace.parkedDecision(orderId: orderId)),
+                  receivedAt: try r.date(required: "received_at"))
+    }
+}
+
+extension StoredWebhook {
+    static let columns = "provider, event_id, kind, order_id, payload, received_at"
+
+    init(row r: SQLRow, cipher: FieldCipher) throws {
+        let source = try r.enum(WebhookSource.self, "provider"), eventId = try r.text(required: "event_id")
+        self.init(source: source, eventId: eventId, kind: try r.text(required: "kind"), orderId: try r.text("order_id"),
+                  payload: try cipher.openJSON(try r.text(required: "payload"),
+                                               context: SealedPlace.webhook(provider: source.rawValue, eventId: eventId)),
+                  receivedAt: try r.date(required: "received_at"))
     }
 }
 

@@ -82,19 +82,19 @@ extension SQLStore {
 
     public func session(linkId: String) async throws -> SessionRecord? {
         try await driver.read(SQLStatement("SELECT \(Columns.session) FROM sessions WHERE link_id = ?", [.text(linkId)]))
-            .first.map(SessionRecord.init(row:))
+            .first.map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     public func sessions(customerKey: String, limit: Int) async throws -> [SessionRecord] {
         try await driver.read(SQLStatement("""
             SELECT \(Columns.session) FROM sessions WHERE customer_key = ? ORDER BY created_at DESC, order_id DESC LIMIT ?
-            """, [.text(customerKey), .int(limit)])).map(SessionRecord.init(row:))
+            """, [.text(customerKey), .int(limit)])).map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     public func pendingSessions(deadlineBefore: Date, limit: Int) async throws -> [SessionRecord] {
         try await driver.read(SQLStatement("""
             SELECT \(Columns.session) FROM sessions WHERE state = 'pending' AND deadline < ? ORDER BY deadline LIMIT ?
-            """, [.date(deadlineBefore), .int(limit)])).map(SessionRecord.init(row:))
+            """, [.date(deadlineBefore), .int(limit)])).map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     public func overviewCounts(now: Date, dayStart: Date, horizon: Date) async throws -> OverviewCounts {
@@ -143,13 +143,9 @@ extension SQLStore {
 extension SQLStore {
     public func webhooks(orderId: String, limit: Int) async throws -> [StoredWebhook] {
         try await driver.read(SQLStatement("""
-            SELECT provider, event_id, kind, order_id, payload, received_at FROM webhook_events WHERE order_id = ?
+            SELECT \(StoredWebhook.columns) FROM webhook_events WHERE order_id = ?
             ORDER BY id LIMIT ?
-            """, [.text(orderId), .int(limit)])).map { r in
-            StoredWebhook(source: try r.enum(WebhookSource.self, "provider"), eventId: try r.text(required: "event_id"),
-                          kind: try r.text(required: "kind"), orderId: try r.text("order_id"),
-                          payload: try r.text(required: "payload"), receivedAt: try r.date(required: "received_at"))
-        }
+            """, [.text(orderId), .int(limit)])).map { try StoredWebhook(row: $0, cipher: cipher) }
     }
 }
 

@@ -13,9 +13,12 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     var dialect: SQLDialect { Driver.dialect }
     /// Task completions waiting to be written, many to a transaction (see `completeTask`).
     let completions: Batcher<Completion>
+    /// Seals the columns that hold personal data (`SealedColumns`).
+    public let cipher: FieldCipher
 
-    public init(driver: Driver) {
+    public init(driver: Driver, cipher: FieldCipher = .development) {
         self.driver = driver
+        self.cipher = cipher
         completions = Batcher(lanes: Driver.dialect.completionLanes)
     }
 
@@ -61,11 +64,11 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     func untracedTransaction<T: Sendable>(
         _ body: @escaping @Sendable (SQLStoreTransaction<Driver.Connection>) async throws -> T
     ) async throws -> T {
-        let dialect = dialect
+        let dialect = dialect, cipher = cipher
         let context = InstrumentationContext.current
         return try await driver.transaction { connection in
             try await InstrumentationContext.$current.withValue(context) {
-                let tx = SQLStoreTransaction(connection: connection, dialect: dialect)
+                let tx = SQLStoreTransaction(connection: connection, dialect: dialect, cipher: cipher)
                 let result = try await body(tx)
                 try await tx.close()
                 return result
@@ -294,7 +297,7 @@ public final class SQLStore<Driver: SQLDriver>: Store {
 
     public func session(orderId: String) async throws -> SessionRecord? {
         try await driver.read(SQLStatement("SELECT \(Columns.session) FROM sessions WHERE order_id = ?", [.text(orderId)]))
-            .first.map(SessionRecord.init(row:))
+            .first.map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     public func sessions(state: SessionState?, since: Date?, until: Date?, after cursor: SessionCursor?,
@@ -307,7 +310,7 @@ public final class SQLStore<Driver: SQLDriver>: Store {
             ORDER BY created_at DESC, order_id DESC LIMIT ?
             """, [state, state, .date(since), .date(since), .date(until), .date(until),
                   cursorAt, cursorAt, cursorAt, .text(cursor?.orderId), .int(limit)])
-        ).map(SessionRecord.init(row:))
+        ).map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     public func tasks(orderId: String) async throws -> [TaskRecord] {
@@ -350,12 +353,12 @@ public final class SQLStore<Driver: SQLDriver>: Store {
 
     public func outbox(orderId: String) async throws -> [OutboxRecord] {
         try await driver.read(SQLStatement("SELECT \(Columns.outbox) FROM outbox WHERE order_id = ? ORDER BY id", [.text(orderId)]))
-            .map(OutboxRecord.init(row:))
+            .map { try OutboxRecord(row: $0, cipher: cipher) }
     }
 
     public func outbox(idempotencyKey: String) async throws -> OutboxRecord? {
         try await driver.read(SQLStatement("SELECT \(Columns.outbox) FROM outbox WHERE idempotency_key = ?", [.text(idempotencyKey)]))
-            .first.map(OutboxRecord.init(row:))
+            .first.map { try OutboxRecord(row: $0, cipher: cipher) }
     }
 
     public func reviews(limit: Int) async throws -> [ReviewRecord] {

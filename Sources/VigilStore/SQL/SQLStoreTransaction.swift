@@ -6,6 +6,7 @@ import VigilQueue
 final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     let connection: Connection
     let dialect: SQLDialect
+    let cipher: FieldCipher
     /// Rows written when the transaction closes, in as few statements as the dialect allows
     /// (one on PostgreSQL, with the transaction's notifications): event-log rows and outbox entries.
     private var events = DeferredInsert(into: "INSERT INTO events (order_id, type, at, data)")
@@ -15,9 +16,10 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     /// Rows per deferred INSERT, far below either database's limit on parameters.
     private static var maxDeferredRows: Int { 500 }
 
-    init(connection: Connection, dialect: SQLDialect) {
+    init(connection: Connection, dialect: SQLDialect, cipher: FieldCipher) {
         self.connection = connection
         self.dialect = dialect
+        self.cipher = cipher
     }
 
     /// Writes what was deferred to the end of the transaction. Called once, just before commit.
@@ -48,19 +50,21 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
             INSERT INTO webhook_events (provider, event_id, kind, order_id, payload, received_at)
             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING
             """, [.text(w.source.rawValue), .text(w.eventId), .text(w.kind), .text(w.orderId),
-                  .json(StoredJSON.external(w.payload)), .date(w.receivedAt)])) > 0
+                  .json(try cipher.sealJSON(StoredJSON.external(w.payload),
+                                            context: SealedPlace.webhook(provider: w.source.rawValue, eventId: w.eventId))),
+                  .date(w.receivedAt)])) > 0
     }
 
     func session(orderId: String) async throws -> SessionRecord? {
         try await connection.query(SQLStatement(
             "SELECT \(Columns.session) FROM sessions WHERE order_id = ?\(dialect.lockForUpdate)", [.text(orderId)])
-        ).first.map(SessionRecord.init(row:))
+        ).first.map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     func session(verificationId: String) async throws -> SessionRecord? {
         try await connection.query(SQLStatement(
             "SELECT \(Columns.session) FROM sessions WHERE verification_id = ?\(dialect.lockForUpdate)", [.text(verificationId)])
-        ).first.map(SessionRecord.init(row:))
+        ).first.map { try SessionRecord(row: $0, cipher: cipher) }
     }
 
     func insertSession(_ s: SessionRecord) async throws -> Bool {
@@ -68,11 +72,11 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
             INSERT INTO sessions (\(Columns.session))
             VALUES (\(Array(repeating: "?", count: 25).joined(separator: ", ")))
             ON CONFLICT (order_id) DO NOTHING
-            """, s.binds)) > 0
+            """, try s.binds(cipher))) > 0
     }
 
     func updateSession(_ s: SessionRecord) async throws {
-        var binds = Array(s.binds.dropFirst())
+        var binds = Array(try s.binds(cipher).dropFirst())
         binds.append(.text(s.orderId))
         _ = try await connection.execute(SQLStatement("""
             UPDATE sessions SET state = ?, refund_status = ?, customer_email = ?, customer_name = ?,
@@ -172,13 +176,14 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     func parkDecision(orderId: String, decision: String, at: Date) async throws {
         _ = try await connection.execute(SQLStatement(
             "INSERT INTO parked_decisions (order_id, decision, received_at) VALUES (?, ?, ?)",
-            [.text(orderId), .json(StoredJSON.text(decision)), .date(at)]))
+            [.text(orderId), .json(try cipher.sealJSON(StoredJSON.text(decision), context: SealedPlace.parkedDecision(orderId: orderId))),
+             .date(at)]))
     }
 
     func takeParkedDecisions(orderId: String, at: Date) async throws -> [ParkedDecision] {
         let rows = try await connection.query(SQLStatement(
             "SELECT \(Columns.parkedDecision) FROM parked_decisions WHERE order_id = ? AND applied_at IS NULL ORDER BY id",
-            [.text(orderId)])).map(ParkedDecision.init(row:))
+            [.text(orderId)])).map { try ParkedDecision(row: $0, cipher: cipher) }
         if !rows.isEmpty {
             _ = try await connection.execute(SQLStatement(
                 "UPDATE parked_decisions SET applied_at = ? WHERE order_id = ? AND applied_at IS NULL", [.date(at), .text(orderId)]))
@@ -195,9 +200,12 @@ final class SQLStoreTransaction<Connection: SQLConnection>: StoreTransaction {
     }
 
     func recordOutbox(_ e: OutboxRecord) async throws {
+        let request = StoredJSON.text(e.request)
+        let stored = e.requestIsPersonal
+            ? try cipher.sealJSON(request, context: SealedPlace.outboxRequest(idempotencyKey: e.idempotencyKey)) : request
         try await deferRow("(?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             .text(e.idempotencyKey), .text(e.provider.rawValue), .text(e.operation.rawValue), .text(e.orderId), .int(e.taskId),
-            .text(e.mode.rawValue), .json(StoredJSON.text(e.request)), .json(e.response.map(StoredJSON.text)), .date(e.at),
+            .text(e.mode.rawValue), .json(stored), .json(e.response.map(StoredJSON.text)), .date(e.at),
         ], to: &outbox)
     }
 }
