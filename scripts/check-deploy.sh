@@ -15,7 +15,13 @@
 #   everything            every vigil_* metric used is one Vigil serves and every one it serves is
 #                         on the dashboard, every VIGIL_* variable set is one Vigil reads (both
 #                         read from Sources/), *_FILE paths exist; scripts/checks/30-prometheus-
-#                         scrape.sh checks the names against a live Vigil scraped by Prometheus
+#                         scrape.sh checks the names against a live Vigil scraped by Prometheus;
+#                         every Vigil each path starts (compose services, Kubernetes containers
+#                         and init container, Cloud Run service and job, the systemd unit) gets
+#                         each variable production refuses to start without (read from Sources/:
+#                         database URL, both webhook secrets, data key, public URL, providers),
+#                         and docs/DEPLOY.md creates every secret a path mounts; with a built vigil,
+#                         each of those environments gets past `vigil migrate --check`'s configuration
 #
 # Tools go into a venv under .build/deploy-venv (PyPI); promtool comes from Debian's prometheus
 # package, installed when missing and running as root. Prints one line per check and exits
@@ -148,6 +154,10 @@ os.chdir(root)
 problems = []
 def problem(msg): problems.append(msg)
 def load_yaml(path): return yaml.safe_load(open(path))
+def template_pod(path):
+    # The pod of a Kubernetes Deployment or Job, a Cloud Run service or a Cloud Run job (one level deeper).
+    spec = load_yaml(path)["spec"]["template"]["spec"]
+    return spec.get("template", {}).get("spec", spec)
 
 def sources():
     # All of Vigil's sources but the benchmark tool, wherever a file moves to.
@@ -444,6 +454,206 @@ elif check == "compose":
         if not str(s.get("file", "")).startswith("./secrets/"): problem(f"compose.yaml: secret {n} should live in ./secrets/ (git-ignored)")
     print("db, migrate and vigil wired in order; production with explicit sandbox; secrets as files")
 
+elif check == "required":
+    # What production refuses to start without, each path must give every Vigil process it
+    # starts (serve, migrate, the migrate --check gate), or that path cannot start in production:
+    # the variables Sources/ names in a "production ..." ConfigError, and at least these.
+    text = "\n".join(t for _, t in sources())
+    floor = {"VIGIL_DATABASE_URL", "VIGIL_LIGHTSPEED_WEBHOOK_SECRET", "VIGIL_VERIFF_SHARED_SECRET",
+             "VIGIL_DATA_KEY", "VIGIL_PUBLIC_URL", "VIGIL_PROVIDERS"}
+    from_sources = set(re.findall(r'ConfigError\(\s*"(VIGIL_[A-Z0-9_]+)",\s*"production\b', text))
+    if len(from_sources) < 4:
+        problem(f"found only {sorted(from_sources)} required in production in Sources/; has checkProduction() changed shape?")
+    required = sorted(floor | from_sources)
+    # Secrets (reader.secret) may come as NAME_FILE instead.
+    secrets = set(re.findall(r'reader\.(?:secret|secretList)\("(VIGIL_[A-Z0-9_]+)"\)', text))
+    units = []   # (where, {name: how}, {file path: source}) per Vigil process a path starts
+
+    def file_ok(env, name, files):
+        path = env.get(name + "_FILE")
+        return name in secrets and path and path in files
+
+    compose = load_yaml("compose.yaml")
+    declared = {n: s.get("file") for n, s in (compose.get("secrets") or {}).items()}
+    for sname, svc in compose["services"].items():
+        if not (str(svc.get("image", "")).startswith("vigil") or "build" in svc): continue
+        env = svc.get("environment") or {}
+        env = dict(env) if isinstance(env, dict) else dict(x.split("=", 1) for x in env)
+        env = {n: str(v) for n, v in env.items() if v not in (None, "")}
+        # compose.yaml builds VIGIL_DATABASE_URL in its entrypoint from the password file.
+        entry = " ".join(svc.get("entrypoint") or [])
+        for n in re.findall(r"\bexport\s+([A-Z_][A-Z0-9_]*)=\S", entry): env.setdefault(n, "(entrypoint)")
+        files = {f"/run/secrets/{x}": x for x in svc.get("secrets", []) if declared.get(x)}
+        units.append((f"compose.yaml service {sname}", env, files))
+
+    k8s_secret = load_yaml("deploy/kubernetes/secret.example.yaml")
+    k8s_name = k8s_secret["metadata"]["name"]
+    k8s_keys = set(k8s_secret.get("stringData") or {}) | set(k8s_secret.get("data") or {})
+    cm = load_yaml("deploy/kubernetes/configmap.yaml")
+    for path in ("deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate-job.yaml"):
+        spec = template_pod(path)
+        vols = {v["name"]: v.get("secret") for v in spec.get("volumes", [])}
+        for ctr in spec.get("initContainers", []) + spec["containers"]:
+            env = {}
+            for src in ctr.get("envFrom", []):
+                if src.get("configMapRef", {}).get("name") == cm["metadata"]["name"]:
+                    env.update({n: str(v) for n, v in (cm.get("data") or {}).items() if str(v)})
+            for e in ctr.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref.get("name") == k8s_name and ref.get("key") in k8s_keys: env[e["name"]] = "(secret)"
+                elif e.get("value"): env[e["name"]] = str(e["value"])
+            files = {}
+            for m in ctr.get("volumeMounts", []):
+                sec = vols.get(m["name"])
+                if not sec or sec.get("secretName") != k8s_name: continue
+                items = {i["key"]: i["path"] for i in sec["items"]} if sec.get("items") else {k: k for k in k8s_keys}
+                files.update({f"{m['mountPath']}/{p}": k for k, p in items.items() if k in k8s_keys})
+            units.append((f"{path} container {ctr['name']}", env, files))
+
+    for path in ("deploy/cloudrun/service.yaml", "deploy/cloudrun/migrate-job.yaml"):
+        spec = template_pod(path)
+        vols = {v["name"]: v.get("secret") for v in spec.get("volumes", [])}
+        for ctr in spec["containers"]:
+            env = {}
+            for e in ctr.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref.get("name") and ref.get("key"): env[e["name"]] = "(secret)"
+                elif e.get("value"): env[e["name"]] = str(e["value"])
+            files = {}
+            for m in ctr.get("volumeMounts", []):
+                sec = vols.get(m["name"])
+                if sec and sec.get("secretName"):
+                    files.update({f"{m['mountPath']}/{i['path']}": sec["secretName"] for i in sec.get("items", [])})
+            units.append((f"{path} container {ctr.get('name', '?')}", env, files))
+
+    unit = open("deploy/systemd/vigil.service").read()
+    creds = dict(re.findall(r"^LoadCredential(?:Encrypted)?=([^:\s]+):(\S+)", unit, re.M))
+    env = {n: v for n, v in re.findall(r"^Environment=([A-Z_][A-Z0-9_]*)=(.*)$", unit, re.M) if v.strip()}
+    units.append(("deploy/systemd/vigil.service", env, {f"%d/{c}": src for c, src in creds.items()}))
+
+    for where, env, files in units:
+        for name in required:
+            if env.get(name) or file_ok(env, name, files): continue
+            also = f" or {name}_FILE naming a mounted secret" if name in secrets else ""
+            problem(f"{where}: does not provide {name}{also}; production refuses to start without it")
+    # For the next check, which hands each environment to the real binary.
+    json.dump({"required": required, "units": [{"where": w, "env": e, "files": sorted(f)} for w, e, f in units]},
+              open(os.path.join(work, "units.json"), "w"))
+    print(f"{len(units)} Vigil processes across compose, Kubernetes, Cloud Run and systemd checked for "
+          f"{', '.join(required)}")
+
+elif check == "start":
+    # Each environment from the "required" check, given to the real vigil: its secret files
+    # replaced by fresh random ones, the database by a PostgreSQL address where nothing listens
+    # (or a SQLite file here), `vigil migrate --check` must get past the configuration (exit 2
+    # is a refused configuration) to the database. This asks the binary itself, so a variable
+    # production requires that Sources/ names in some other way is caught too. As a control,
+    # the first production environment without each required variable in turn must be refused.
+    import secrets as rnd, socket, base64
+    vigil = os.path.abspath(sys.argv[4])   # relative to the repository root, like every path here
+    listed = json.load(open(os.path.join(work, "units.json")))
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); closed_port = sock.getsockname()[1]; sock.close()
+    def environment(u, d):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d}
+        for n, v in u["env"].items():
+            if n.endswith("_FILE") and v in u["files"]:
+                path = os.path.join(d, n.lower())
+                key = base64.b64encode(rnd.token_bytes(32)).decode() if "ENCRYPTION_KEY" in n else rnd.token_hex(32)
+                open(path, "w").write(key + "\n")
+                env[n] = path
+            elif n == "VIGIL_DATABASE_URL":
+                env[n] = (f"sqlite://{d}/vigil.sqlite" if v.startswith("sqlite://")
+                          else f"postgres://vigil:{rnd.token_hex(8)}@127.0.0.1:{closed_port}/vigil?sslmode=disable")
+            elif v in ("(secret)", "(entrypoint)"):
+                env[n] = rnd.token_hex(32)
+            else:
+                env[n] = v
+        env["VIGIL_DB_CONNECT_TIMEOUT"] = "2s"
+        return env
+    def migrate_check(env, d):
+        try:
+            return subprocess.run([vigil, "migrate", "--check"], env=env, cwd=d, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            return None
+    for i, u in enumerate(listed["units"]):
+        d = os.path.join(work, f"start-{i}"); os.makedirs(d, exist_ok=True)
+        r = migrate_check(environment(u, d), d)
+        if r is None: problem(f"{u['where']}: vigil migrate --check did not finish in 120 s")
+        elif r.returncode == 2 or r.returncode < 0:
+            problem(f"{u['where']}: vigil refuses this environment (exit {r.returncode}): {(r.stderr or r.stdout).strip()[:400]}")
+    prod = [u for u in listed["units"] if u["env"].get("VIGIL_ENV") == "production"]
+    controls = 0
+    if not prod: problem("no path runs VIGIL_ENV=production")
+    elif not problems:
+        d = os.path.join(work, "start-control"); os.makedirs(d, exist_ok=True)
+        full = environment(prod[0], d)
+        for name in listed["required"]:
+            env = {n: v for n, v in full.items() if n not in (name, name + "_FILE")}
+            r = migrate_check(env, d); controls += 1
+            if r is None or r.returncode != 2:
+                problem(f"control: {prod[0]['where']} without {name} should be refused with exit 2, got "
+                        f"{'a timeout' if r is None else r.returncode}: is the configuration still checked before the database?")
+    print(f"{len(listed['units'])} environments given to vigil migrate --check; {controls} controls refused")
+
+elif check == "secret-docs":
+    # A reader following a path in docs/DEPLOY.md must end up with every secret that path mounts:
+    # each one is created in that path's section (and in the file's own instructions).
+    doc = open("docs/DEPLOY.md").read()
+    sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", doc, re.M | re.S))
+    def section(title):
+        if title not in sections: problem(f"docs/DEPLOY.md has no section '## {title}'")
+        return sections.get(title, "")
+    def loops(text):
+        # `for s in A B \ C; do` lists, also inside # comments, joined across continued lines.
+        text = re.sub(r"\\\n[#\s]*", " ", text)
+        return {w for m in re.findall(r"\bfor s in ([^;\n]+);\s*do", text) for w in m.split()}
+    needed = 0
+
+    compose = load_yaml("compose.yaml")
+    compose_files = {str(s["file"]).rsplit("/", 1)[-1] for s in (compose.get("secrets") or {}).values() if s.get("file")}
+    in_doc, in_header = loops(section("Compose, locally")), loops(open("compose.yaml").read())
+    for f in sorted(compose_files):
+        needed += 1
+        if f not in in_doc: problem(f"docs/DEPLOY.md, Compose: the secrets loop does not create secrets/{f}")
+        if f not in in_header: problem(f"compose.yaml: the header's secrets loop does not create secrets/{f}")
+
+    cm = load_yaml("deploy/kubernetes/configmap.yaml")
+    k8s_keys = {str(v).rsplit("/", 1)[-1] for n, v in (cm.get("data") or {}).items()
+                if n.endswith("_FILE") and str(v).startswith("/run/secrets/vigil/")}
+    for path in ("deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate-job.yaml"):
+        spec = template_pod(path)
+        for ctr in spec.get("initContainers", []) + spec["containers"]:
+            k8s_keys |= {e["valueFrom"]["secretKeyRef"]["key"] for e in ctr.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    k8s_doc = section("Kubernetes")
+    k8s_header = "\n".join(l for l in open("deploy/kubernetes/secret.example.yaml") if l.startswith("#"))
+    for key in sorted(k8s_keys):
+        needed += 1
+        made = re.compile(rf"--from-(?:file|literal)={re.escape(key)}=")
+        if not made.search(k8s_doc): problem(f"docs/DEPLOY.md, Kubernetes: `kubectl create secret` does not set {key}")
+        if not made.search(k8s_header): problem(f"secret.example.yaml: the `kubectl create secret` in its header does not set {key}")
+
+    run_secrets = set()
+    for path in ("deploy/cloudrun/service.yaml", "deploy/cloudrun/migrate-job.yaml"):
+        spec = template_pod(path)
+        run_secrets |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if v.get("secret")}
+        for ctr in spec["containers"]:
+            run_secrets |= {e["valueFrom"]["secretKeyRef"]["name"] for e in ctr.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    run_doc = section("Google Cloud Run")
+    granted = loops(run_doc)
+    for name in sorted(run_secrets):
+        needed += 1
+        if not re.search(rf"gcloud secrets create {re.escape(name)}\b", run_doc):
+            problem(f"docs/DEPLOY.md, Cloud Run: no `gcloud secrets create {name}`")
+        if name not in granted: problem(f"docs/DEPLOY.md, Cloud Run: the service account is not given access to {name}")
+
+    unit = open("deploy/systemd/vigil.service").read()
+    loaded = re.findall(r"^LoadCredential(?:Encrypted)?=[^:\s]+:(\S+)", unit, re.M)
+    sd_doc = section("A single machine with systemd")
+    for src in loaded:
+        needed += 1
+        if not re.search(rf">\s*{re.escape(src)}\b", sd_doc): problem(f"docs/DEPLOY.md, systemd: nothing writes {src}")
+    print(f"{needed} secrets mounted by compose, Kubernetes, Cloud Run and systemd looked for in docs/DEPLOY.md")
+
 elif check == "variables":
     text = "\n".join(t for _, t in sources())
     known = set(re.findall(r'"(VIGIL_[A-Z0-9_]+|SAFE_MODE)"', text))
@@ -469,7 +679,7 @@ elif check == "variables":
             if not v.startswith("/run/secrets/vigil/") or key not in k8s_keys:
                 problem(f"configmap.yaml: {n}={v} is not a key of the Secret mounted at /run/secrets/vigil ({sorted(k8s_keys)})")
     for path in ("deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate-job.yaml"):
-        spec = load_yaml(path)["spec"]["template"]["spec"]
+        spec = template_pod(path)
         for ctr in spec.get("initContainers", []) + spec["containers"]:
             for e in ctr.get("env", []):
                 settings.append((path, e["name"], str(e.get("value", ""))))
@@ -480,9 +690,7 @@ elif check == "variables":
             mounts = {m["mountPath"] for m in ctr.get("volumeMounts", [])}
             if "/run/secrets/vigil" not in mounts: problem(f"{path}: container {ctr['name']} does not mount the secrets")
     for path in ("deploy/cloudrun/service.yaml", "deploy/cloudrun/migrate-job.yaml"):
-        doc = load_yaml(path)
-        spec = doc["spec"]["template"]["spec"]
-        spec = spec.get("template", {}).get("spec", spec)
+        spec = template_pod(path)
         for e in spec["containers"][0].get("env", []):
             settings.append((path, e["name"], str(e.get("value", ""))))
     unit = open("deploy/systemd/vigil.service").read()
@@ -515,6 +723,16 @@ run "metric names in alerts and dashboard are served by Vigil (Sources/), and ea
 run "compose.yaml: db, migrate, vigil in order; secrets as files (own check)" py compose
 run "Kubernetes: selectors, probes, migrate gate, security settings (own check)" py kubernetes
 run "VIGIL_* variables and *_FILE secrets are ones Vigil reads (Sources/)" py variables
+run "every path provides each variable production requires (Sources/), to every Vigil it starts (own check)" py required
+run "docs/DEPLOY.md and the files' own instructions create every secret each path mounts (own check)" py secret-docs
+# The same environments, given to the real binary ($VIGIL_BIN_DIR/vigil, as scripts/test.sh sets
+# it, or the debug build): skipped, and said so, when there is none.
+bin_dir=${VIGIL_BIN_DIR:-$(swift build --show-bin-path 2>/dev/null)}
+if [[ -n $bin_dir && -x $bin_dir/vigil && -s $work/units.json ]]; then
+    run "vigil accepts each path's environment (migrate --check gets past the configuration)" py start "$bin_dir/vigil"
+else
+    skip "vigil accepts each path's environment" "no vigil binary in ${bin_dir:-\$VIGIL_BIN_DIR} (swift build), or the check above could not list the environments"
+fi
 
 elapsed=$(( $(date +%s) - started ))
 if (( failed > 0 )); then
