@@ -16,12 +16,16 @@ public struct FlowTaskHandler: TaskHandler {
     let providers: Providers
     let clock: any VigilClock
     let settings: FlowSettings
+    /// The workers' name, kept with each call attempt.
+    let owner: String?
 
-    public init(store: any Store, providers: Providers, clock: any VigilClock, settings: FlowSettings = FlowSettings()) {
+    public init(store: any Store, providers: Providers, clock: any VigilClock, settings: FlowSettings = FlowSettings(),
+                owner: String? = nil) {
         self.store = store
         self.providers = providers
         self.clock = clock
         self.settings = settings
+        self.owner = owner
     }
 
     struct NotReady: Error, CustomStringConvertible {
@@ -282,18 +286,27 @@ public struct FlowTaskHandler: TaskHandler {
 
     /// Makes a task's provider call at most once per answer: when an earlier attempt of this task
     /// got an answer (recorded in the outbox although that attempt did not complete the task, say
-    /// because it lost its lease), the answer is reused and nothing is sent. Otherwise the call is
-    /// made and its outbox entry returned, to be written with the task's completion. A first
-    /// attempt has no earlier one, so only retries pay for the look-up.
+    /// because it lost its lease), the answer is reused and nothing is sent. Otherwise an attempt
+    /// is committed first ("outcome unknown, may have been sent" should the process die before
+    /// the answer is recorded), the call is made, and its outbox entry and the attempt's end are
+    /// returned, to be written with the task's completion. A first attempt has no earlier one, so
+    /// only retries pay for the look-ups.
     private func once<Value>(_ claim: ClaimedTask, _ call: ProviderCall,
                              _ make: () async throws -> ProviderReply<Value>) async throws
         -> (Value, (@Sendable (any StoreTransaction) async throws -> Void)?) {
-        if claim.task.attempts > 1, let earlier = try await store.outbox(idempotencyKey: call.idempotencyKey),
-           let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
-            return (value, nil)
+        let task = claim.task
+        var repeatsUnknown: [ProviderAttempt] = []
+        if task.attempts > 1 {
+            if let earlier = try await store.outbox(idempotencyKey: call.idempotencyKey),
+               let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
+                return (value, nil)
+            }
+            repeatsUnknown = try await store.attempts(taskId: task.id).filter { $0.attempt < task.attempts && $0.outcome == nil }
         }
+        try await store.startAttempt(ProviderAttempt(taskId: task.id, orderId: call.orderId, kind: task.kind,
+                                                     attempt: task.attempts, owner: owner, startedAt: clock.now()))
         // One span per provider call (sandbox calls too: they stand where the real call would).
-        let reply = try await withSpan("provider \(claim.task.kind)", ofKind: .client) { span in
+        let reply = try await withSpan("provider \(task.kind)", ofKind: .client) { span in
             span.updateAttributes { attributes in
                 attributes["vigil.order_id"] = call.orderId
                 attributes["vigil.task.id"] = call.taskId
@@ -306,10 +319,22 @@ public struct FlowTaskHandler: TaskHandler {
             }
             return reply
         }
+        let now = clock.now()
         let entry = OutboxRecord(
             idempotencyKey: call.idempotencyKey, provider: reply.provider, operation: reply.operation, orderId: call.orderId,
-            taskId: call.taskId, mode: reply.mode, request: reply.request, response: try reply.response, at: clock.now())
-        return (reply.value, { tx in try await tx.recordOutbox(entry) })
+            taskId: call.taskId, mode: reply.mode, request: reply.request, response: try reply.response, at: now)
+        let attempt = task.attempts, kind = task.kind, repeats = repeatsUnknown
+        return (reply.value, { tx in
+            try await tx.recordOutbox(entry)
+            try await tx.endAttempt(taskId: task.id, attempt: attempt, outcome: .answered, error: nil, at: now)
+            // A call made again after one whose outcome is unknown: the provider may now have it
+            // twice, unless the call carries a key it honours (refunds).
+            for earlier in repeats {
+                try await tx.log(orderId: call.orderId, type: "provider.call_repeated", at: now, data: JSONCoding.object([
+                    "task": kind, "taskId": task.id, "attempt": attempt, "unknownAttempt": earlier.attempt,
+                    "unknownSince": Timestamp.string(earlier.startedAt), "keyed": entry.operation == .refund]))
+            }
+        })
     }
 
     public func failed(_ claim: ClaimedTask, error: String, dead: Bool) -> (@Sendable (any StoreTransaction) async throws -> Void)? {
@@ -317,6 +342,7 @@ public struct FlowTaskHandler: TaskHandler {
         guard let orderId = task.orderId else { return nil }
         let now = clock.now()
         return { tx in
+            try await tx.endAttempt(taskId: task.id, attempt: task.attempts, outcome: .failed, error: error, at: now)
             try await tx.log(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
                 "task": task.kind, "taskId": task.id, "attempt": task.attempts, "error": error]))
             guard dead else { return }

@@ -803,7 +803,7 @@ components:
     OrderView:
       type: object
       additionalProperties: false
-      required: [orderId, status, refundStatus, deadline, createdAt, customerEmail, tasks, timeline, outbox]
+      required: [orderId, status, refundStatus, deadline, createdAt, customerEmail, tasks, timeline, outbox, attempts]
       properties:
         orderId: {type: string}
         status: {$ref: '#/components/schemas/SessionState'}
@@ -824,6 +824,23 @@ components:
         tasks: {type: array, items: {$ref: '#/components/schemas/Task'}}
         timeline: {type: array, items: {$ref: '#/components/schemas/TimelineEntry'}}
         outbox: {type: array, items: {$ref: '#/components/schemas/OutboxEntry'}}
+        attempts: {type: array, items: {$ref: '#/components/schemas/Attempt'}}
+    Attempt:
+      type: object
+      additionalProperties: false
+      description: >-
+        One attempt at a task's provider call, recorded before the call is made. status unknown means
+        the process making it ended before its answer was recorded: the provider may have acted.
+      required: [taskId, kind, attempt, startedAt, status]
+      properties:
+        taskId: {type: integer}
+        kind: {type: string, description: 'The call: open_session, send_email, refund, refund_payment or update_order'}
+        attempt: {type: integer}
+        owner: {type: string, description: The worker that made it}
+        startedAt: {type: string, format: date-time}
+        endedAt: {type: string, format: date-time}
+        status: {enum: [in_flight, answered, failed, unknown]}
+        error: {type: string}
     TimelineEntry:
       type: object
       additionalProperties: false

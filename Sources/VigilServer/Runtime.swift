@@ -73,8 +73,8 @@ public enum VigilRuntime {
     public static func workers(_ config: VigilConfig, store: any Store, providers: Providers, clock: any VigilClock,
                                status: SchedulerStatus, metrics: QueueMetrics = .disabled,
                                logger: Logger) -> TaskWorkers<any StoreTransaction> {
-        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock, settings: config.flowSettings)
         let owner = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        let handler = FlowTaskHandler(store: store, providers: providers, clock: clock, settings: config.flowSettings, owner: owner)
         let taskStore = store.taskStore
         let queues = FlowQueues.defaults(concurrency: config.workerConcurrency).map { queue -> QueueWorker<any StoreTransaction> in
             QueueWorker<any StoreTransaction>(

@@ -129,6 +129,58 @@ public struct EventLogEntry: Sendable, Equatable {
     }
 }
 
+/// One attempt at a task's provider call, written before the call is made.
+public struct ProviderAttempt: Sendable, Equatable {
+    public enum Outcome: String, Sendable, Codable {
+        /// The provider answered and the answer was recorded.
+        case answered
+        /// The call failed (an error, a timeout): the provider may still have acted on it.
+        case failed
+    }
+
+    public var id: Int64
+    public var taskId: Int64
+    public var orderId: String?
+    /// The task's kind: which call (`open_session`, `send_email`, `refund`, ...).
+    public var kind: String
+    /// The task's attempt number this call belongs to.
+    public var attempt: Int
+    /// The worker that made it.
+    public var owner: String?
+    public var startedAt: Date
+    public var endedAt: Date?
+    /// None yet: in flight, or cut off by a crash (see `status(task:)`).
+    public var outcome: Outcome?
+    public var error: String?
+
+    public init(id: Int64 = 0, taskId: Int64, orderId: String?, kind: String, attempt: Int, owner: String?, startedAt: Date,
+                endedAt: Date? = nil, outcome: Outcome? = nil, error: String? = nil) {
+        self.id = id
+        self.taskId = taskId
+        self.orderId = orderId
+        self.kind = kind
+        self.attempt = attempt
+        self.owner = owner
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.error = error
+    }
+
+    public enum Status: String, Sendable, Codable {
+        case inFlight = "in_flight", answered, failed, unknown
+    }
+
+    /// What is known of the call: with no outcome recorded, it is in flight while its task is
+    /// still running that attempt, and unknown once the task has moved on (its process died
+    /// with the call in flight or before recording the answer): the provider may have acted.
+    public func status(task: TaskRecord?) -> Status {
+        if let outcome { return outcome == .answered ? .answered : .failed }
+        if let task, task.state == .running, task.attempts == attempt { return .inFlight }
+        return .unknown
+    }
+}
+
 /// A provider call made, or in sandbox mode recorded instead of made.
 public struct OutboxRecord: Sendable, Equatable {
     public var id: Int64

@@ -39,6 +39,8 @@ public protocol StoreTransaction: AnyObject {
     /// Records a provider call under its idempotency key (written when the transaction closes);
     /// a second record with the same key writes nothing: the first stands.
     func recordOutbox(_ entry: OutboxRecord) async throws
+    /// Ends a task's call attempt with its outcome (an attempt already ended is left as it is).
+    func endAttempt(taskId: Int64, attempt: Int, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws
 }
 
 extension StoreTransaction {
@@ -76,6 +78,13 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     /// Event-log rows with `since <= at < until`, in id order, after the row id `afterId`.
     func eventLog(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventLogEntry]
     func outbox(orderId: String) async throws -> [OutboxRecord]
+    /// Records that a task's provider call is about to be made, in a transaction of its own,
+    /// committed before the call (`SQLStore+Attempts.swift`).
+    func startAttempt(_ attempt: ProviderAttempt) async throws
+    /// An order's provider call attempts, oldest first.
+    func attempts(orderId: String) async throws -> [ProviderAttempt]
+    /// Earlier attempts of one task, oldest first.
+    func attempts(taskId: Int64) async throws -> [ProviderAttempt]
     func outbox(idempotencyKey: String) async throws -> OutboxRecord?
     func reviews(limit: Int) async throws -> [ReviewRecord]
     /// Per-queue figures for metrics. Each figure is an index range scan, so a scrape stays cheap
@@ -106,6 +115,7 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     func review(id: Int64) async throws -> ReviewRecord?
     // The customer data lifecycle (see `SQLStore+Lifecycle.swift`).
     func pruneFinishedTasks(before: Date, limit: Int) async throws -> Int
+    func pruneAttempts(before: Date, limit: Int) async throws -> Int
     func redactWebhookPayloads(before: Date, limit: Int) async throws -> Int
     func ordersToErase(decidedBefore before: Date, limit: Int) async throws -> [String]
     /// Erases a final order's personal data (email, name, ids, payloads, its remembered

@@ -34,6 +34,8 @@ struct OpenAPIBodyTests {
         let outbox = OutboxEntry(OutboxRecord(idempotencyKey: "vigil_k", provider: .payments, operation: .refund, orderId: "A1",
                                               taskId: 1, mode: .sandbox, request: #"{"a":1}"#, response: #"{"b":[true,null]}"#, at: at))
         let timeline = TimelineEntry(EventLogEntry(id: 1, orderId: "A1", type: "session.created", at: at, data: #"{"x":1.5}"#))
+        let attempt = AttemptView(ProviderAttempt(taskId: 1, orderId: "A1", kind: "refund", attempt: 2, owner: "host-1-ab", startedAt: at,
+                                                  endedAt: at, outcome: .failed, error: "HTTP 500"), task: nil)
         let summary = SessionSummary(session)
         let s = session
         return [
@@ -54,13 +56,13 @@ struct OpenAPIBodyTests {
                                       decidedAt: s.decidedAt, reason: s.outcomeReason, minimumAge: s.minimumAge,
                                       ageRule: s.ageRule, ofAge: s.ofAge, review: s.reviewReason, region: s.region,
                                       customerEmail: s.customerEmail, verificationId: s.verificationId,
-                                      tasks: [task], timeline: [timeline], outbox: [outbox])],
+                                      tasks: [task], timeline: [timeline], outbox: [outbox], attempts: [attempt])],
             "Export": [ExportBody(orders: [OrderDetail(orderId: s.orderId, status: s.state, refundStatus: s.refundStatus, deadline: s.deadline,
                                       createdAt: s.createdAt, reminderAt: s.reminderAt, verificationUrl: s.verificationURL,
                                       decidedAt: s.decidedAt, reason: s.outcomeReason, minimumAge: s.minimumAge,
                                       ageRule: s.ageRule, ofAge: s.ofAge, review: s.reviewReason, region: s.region,
                                       customerEmail: s.customerEmail, verificationId: s.verificationId,
-                                      tasks: [task], timeline: [timeline], outbox: [outbox])])],
+                                      tasks: [task], timeline: [timeline], outbox: [outbox], attempts: [attempt])])],
             "TaskList": [TaskList(tasks: [task])],
             "Revoked": [RevokedBody(revoked: 1)],
             "TaskRetried": [TaskRetried(retried: true, task: task)],

@@ -116,6 +116,30 @@ struct OrderDetail: Codable, Equatable {
     var tasks: [TaskView]
     var timeline: [TimelineEntry]
     var outbox: [OutboxEntry]
+    /// Every provider call attempt, recorded before the call: `unknown` means "may have been sent".
+    var attempts: [AttemptView]
+}
+
+struct AttemptView: Codable, Equatable {
+    var taskId: Int64
+    var kind: String
+    var attempt: Int
+    var owner: String?
+    var startedAt: Date
+    var endedAt: Date?
+    var status: ProviderAttempt.Status
+    var error: String?
+
+    init(_ a: ProviderAttempt, task: TaskRecord?) {
+        taskId = a.taskId
+        kind = a.kind
+        attempt = a.attempt
+        owner = a.owner
+        startedAt = a.startedAt
+        endedAt = a.endedAt
+        status = a.status(task: task)
+        error = a.error
+    }
 }
 
 struct OrderPage: Codable, Equatable {

@@ -179,7 +179,7 @@ struct ConsoleRoutes {
         }
         let view = OrderPageView(
             session: record, tasks: try await store.tasks(orderId: orderId), events: try await store.eventLog(orderId: orderId),
-            outbox: try await store.outbox(orderId: orderId), webhooks: try await store.webhooks(orderId: orderId, limit: 100),
+            outbox: try await store.outbox(orderId: orderId), attempts: try await store.attempts(orderId: orderId), webhooks: try await store.webhooks(orderId: orderId, limit: 100),
             now: now, canAct: session.user.role == .operator, csrf: session.csrfToken, customerPage: services.config.flowSettings.pageURL(record))
         let flash = request.uri.queryParameters.get("done").flatMap { Self.doneMessages[$0] }
         return ConsolePage.html(templates.page("order", view, layout: layout("Order \(orderId)", session, section: "orders", flash: flash, error: error)),

@@ -39,6 +39,7 @@ struct OrderPageView {
     struct TaskRow { var id: String; var kind: String; var state: String; var attempts: Int; var scheduled: String; var error: String? }
     struct Call { var at: String; var provider: String; var operation: String; var mode: String; var key: String; var request: String; var response: String }
     struct Webhook { var at: String; var source: String; var kind: String; var eventId: String; var payload: String }
+    struct Attempt { var started: String; var kind: String; var task: String; var attempt: Int; var owner: String; var status: String; var error: String }
 
     var orderId: String
     var actionBase: String
@@ -52,14 +53,17 @@ struct OrderPageView {
     var timeline: [Timeline]
     var tasks: [TaskRow]
     var calls: [Call]
+    /// Every call attempt, recorded before the call was made.
+    var attempts: [Attempt]
+    var hasAttempts: Bool
     var webhooks: [Webhook]
     var deadlineISO: String
     var extendDefault: String
-    /// "Outcome unknown, may have been sent": a provider call whose task is running or
-    /// retrying with no recorded answer.
+    /// Calls in flight now, and "outcome unknown, may have been sent": an attempt cut off before
+    /// its answer was recorded (its process died).
     var inFlight: [String]
 
-    init(session s: SessionRecord, tasks: [TaskRecord], events: [EventLogEntry], outbox: [OutboxRecord],
+    init(session s: SessionRecord, tasks: [TaskRecord], events: [EventLogEntry], outbox: [OutboxRecord], attempts: [ProviderAttempt],
          webhooks: [StoredWebhook], now: Date, canAct: Bool, csrf: String, customerPage: String?) {
         orderId = s.orderId
         actionBase = "/console/orders/" + HTML.component(s.orderId)
@@ -97,12 +101,34 @@ struct OrderPageView {
             Webhook(at: Words.stamp($0.receivedAt), source: $0.source.rawValue, kind: $0.kind, eventId: $0.eventId,
                     payload: Redact.json($0.payload))
         }
-        let callsMade = Set(outbox.compactMap(\.taskId))
-        let callers = ["open_session", "send_email", "refund", "refund_payment", "update_order"]
-        inFlight = tasks.filter { callers.contains($0.kind) && [.running, .retrying].contains($0.state) && !callsMade.contains($0.id) && $0.attempts > 0 }
-            .map { "\($0.kind) (task \($0.id), attempt \($0.attempts)): outcome unknown, the provider may have acted" }
+        let taskById = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let statuses = attempts.map { $0.status(task: taskById[$0.taskId]) }
+        self.attempts = zip(attempts, statuses).map { a, status in
+            Attempt(started: Words.stamp(a.startedAt), kind: a.kind, task: String(a.taskId), attempt: a.attempt, owner: a.owner ?? "—",
+                    status: Self.words(status), error: a.error.map { String($0.prefix(300)) } ?? "")
+        }
+        hasAttempts = !attempts.isEmpty
+        inFlight = zip(attempts, statuses).compactMap { a, status in
+            let call = "\(a.kind) (task \(a.taskId), attempt \(a.attempt), started \(Words.stamp(a.startedAt)) UTC)"
+            switch status {
+            case .unknown: return call + ": outcome unknown, may have been sent (the process making it ended before its answer was recorded)"
+            case .inFlight: return call + ": in flight"
+            case .answered, .failed: return nil
+            }
+        }
         deadlineISO = Timestamp.string(s.deadline)
         extendDefault = "24h"
+    }
+}
+
+extension OrderPageView {
+    static func words(_ status: ProviderAttempt.Status) -> String {
+        switch status {
+        case .answered: "answered"
+        case .failed: "failed (the provider may still have acted)"
+        case .inFlight: "in flight"
+        case .unknown: "outcome unknown, may have been sent"
+        }
     }
 }
 

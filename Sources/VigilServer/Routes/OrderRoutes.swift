@@ -43,14 +43,17 @@ struct OrderRoutes {
         guard let s = try await store.session(orderId: orderId) else {
             throw Problem.notFound("no verification session for order \(orderId)")
         }
+        let tasks = try await store.tasks(orderId: orderId)
+        let taskById = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         return OrderDetail(
             orderId: s.orderId, status: s.state, refundStatus: s.refundStatus, deadline: s.deadline, createdAt: s.createdAt,
             reminderAt: s.reminderAt, verificationUrl: s.verificationURL, decidedAt: s.decidedAt, reason: s.outcomeReason,
             minimumAge: s.minimumAge, ageRule: s.ageRule, ofAge: s.ofAge, review: s.reviewReason, region: s.region,
             customerEmail: s.customerEmail,
-            verificationId: s.verificationId, tasks: try await store.tasks(orderId: orderId).map(TaskView.init),
+            verificationId: s.verificationId, tasks: tasks.map(TaskView.init),
             timeline: try await store.eventLog(orderId: orderId).map(TimelineEntry.init),
-            outbox: try await store.outbox(orderId: orderId).map(OutboxEntry.init))
+            outbox: try await store.outbox(orderId: orderId).map(OutboxEntry.init),
+            attempts: try await store.attempts(orderId: orderId).map { AttemptView($0, task: taskById[$0.taskId]) })
     }
 }
 

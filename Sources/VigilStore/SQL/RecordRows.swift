@@ -17,6 +17,7 @@ enum Columns {
         """
     static let outbox = "id, idempotency_key, provider, operation, order_id, task_id, mode, request, response, at"
     static let event = "id, order_id, type, at, data"
+    static let attempt = "id, task_id, order_id, kind, attempt, owner, started_at, ended_at, outcome, error"
     static let review = "id, order_id, reason, event_id, created_at, resolved_at, resolved_by, note"
     static let user = "name, password_hash, role, disabled_at, created_at"
     static let audit = "id, at, actor, action, target, outcome, ip, user_agent, request_id"
@@ -78,6 +79,19 @@ extension OutboxRecord {
             orderId: try r.text("order_id"), taskId: try r.int64("task_id"), mode: try r.enum(ProviderMode.self, "mode"),
             request: try cipher.openJSON(try r.text(required: "request"), context: SealedPlace.outboxRequest(idempotencyKey: key)),
             response: try r.text("response"), at: try r.date(required: "at"))
+    }
+}
+
+extension ProviderAttempt {
+    init(row r: SQLRow) throws {
+        self.init(id: try r.int64(required: "id"), taskId: try r.int64(required: "task_id"), orderId: try r.text("order_id"),
+                  kind: try r.text(required: "kind"), attempt: try r.int(required: "attempt"), owner: try r.text("owner"),
+                  startedAt: try r.date(required: "started_at"), endedAt: try r.date("ended_at"),
+                  outcome: try r.text("outcome").map { raw in
+                      guard let outcome = Outcome(rawValue: raw) else { throw StoreError("unknown attempt outcome '\(raw)'") }
+                      return outcome
+                  },
+                  error: try r.text("error"))
     }
 }
 

@@ -50,6 +50,8 @@ extension SQLStore {
             _ = try await c.execute(SQLStatement("UPDATE tasks SET payload = '{}' WHERE order_id = ? AND state NOT IN ('scheduled', 'retrying', 'running')",
                                                  [.text(orderId)]))
             _ = try await c.execute(SQLStatement("DELETE FROM verified_customers WHERE order_id = ?", [.text(orderId)]))
+            // A provider's error text may quote what was sent.
+            _ = try await c.execute(SQLStatement("UPDATE provider_attempts SET error = NULL WHERE order_id = ?", [.text(orderId)]))
             _ = try await c.execute(SQLStatement("DELETE FROM parked_decisions WHERE order_id = ?", [.text(orderId)]))
             _ = try await c.execute(SQLStatement(
                 "INSERT INTO events (order_id, type, at, data) VALUES (?, 'customer.data_erased', ?, '{}')", [.text(orderId), .date(at)]))

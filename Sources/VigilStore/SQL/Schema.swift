@@ -229,5 +229,26 @@ public enum Schema {
             "CREATE INDEX webhook_events_received ON webhook_events (received_at, id)",
             "CREATE INDEX webhook_events_order ON webhook_events (order_id) WHERE order_id IS NOT NULL",
         ]),
+        Migration(version: 8, name: "provider call attempts", statements: [
+            // Written before each provider call and ended with its outcome, so a call cut off by a
+            // crash shows as "outcome unknown, may have been sent" instead of leaving no trace.
+            """
+            CREATE TABLE provider_attempts (
+                id {serial},
+                task_id {bigint} NOT NULL,
+                order_id TEXT,
+                kind TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                owner TEXT,
+                started_at {time} NOT NULL,
+                ended_at {time},
+                outcome TEXT,
+                error TEXT
+            )
+            """,
+            "CREATE INDEX provider_attempts_order ON provider_attempts (order_id, id)",
+            "CREATE INDEX provider_attempts_task ON provider_attempts (task_id, attempt)",
+            "CREATE INDEX provider_attempts_started ON provider_attempts (started_at, id)",
+        ]),
     ]
 }

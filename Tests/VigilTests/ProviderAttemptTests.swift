@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import VigilCore
+import VigilFlow
+import VigilProviders
+import VigilQueue
+@testable import VigilServer
+import VigilStore
+
+/// Every provider call is recorded as an attempt before it is made, so a call cut off by a crash
+/// shows as "outcome unknown, may have been sent", and a repeat after it is on the timeline.
+@Suite("Provider call attempts")
+struct ProviderAttemptTests {
+    @Test("each call's attempt is committed before the call and ended with its answer", arguments: Backend.allCases)
+    func answered(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let h = Harness(store: store)
+            _ = try await h.flow.receiveOrder(h.order("A1"), payload: "{}")
+            try await h.drain()
+            let attempts = try await store.attempts(orderId: "A1")
+            let tasks = try await store.tasks(orderId: "A1")
+            #expect(Set(attempts.map(\.kind)).isSuperset(of: ["open_session", "send_email"]))
+            #expect(attempts.count == (try await h.outbox("A1")).count, "one attempt per call made")
+            for attempt in attempts {
+                #expect(attempt.outcome == .answered && attempt.endedAt != nil && attempt.attempt == 1)
+                #expect(attempt.status(task: tasks.first { $0.id == attempt.taskId }) == .answered)
+            }
+        }
+    }
+
+    @Test("a call cut off by a crash: in flight while its worker holds the task, then 'outcome unknown, may have been sent'; the repeat is on the timeline",
+          arguments: Backend.allCases)
+    func cutOff(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let h = Harness(store: store)
+            _ = try await h.flow.receiveOrder(h.order("C1"), payload: "{}")
+            // A worker claims the order's session task and makes the call; its process dies
+            // before the outcome commits (the outcome is dropped, the task stays running).
+            let handler = FlowTaskHandler(store: store, providers: h.providers, clock: h.clock, owner: "doomed")
+            let claims = try await store.taskStore.claimTasks(queue: FlowQueues.verification, limit: 1, owner: "doomed",
+                                                              now: h.clock.now(), leaseDuration: 8)
+            let claim = try #require(claims.first)
+            _ = try await handler.perform(claim)
+
+            var detail = try await OrderRoutes.order("C1", in: store)
+            #expect(detail.attempts.map(\.status) == [.inFlight] && detail.attempts.first?.owner == "doomed")
+
+            // The lease lapses; another worker takes the task and calls again.
+            try await h.advance(by: 9)
+            detail = try await OrderRoutes.order("C1", in: store)
+            let opens = detail.attempts.filter { $0.kind == "open_session" }
+            #expect(opens.map(\.status) == [.unknown, .answered], "\(detail.attempts)")
+            #expect(opens.map(\.attempt) == [1, 2])
+            let repeated = try #require(detail.timeline.first { $0.type == "provider.call_repeated" })
+            #expect("\(repeated.data)".contains("open_session"))
+            #expect(try await store.session(orderId: "C1")?.verificationId != nil)
+
+            let page = OrderPageView(
+                session: try #require(try await store.session(orderId: "C1")), tasks: try await store.tasks(orderId: "C1"),
+                events: try await store.eventLog(orderId: "C1"), outbox: try await store.outbox(orderId: "C1"),
+                attempts: try await store.attempts(orderId: "C1"), webhooks: [], now: h.clock.now(), canAct: true, csrf: "x",
+                customerPage: nil)
+            #expect(page.inFlight.count == 1 && page.inFlight[0].contains("outcome unknown, may have been sent"))
+            #expect(page.attempts.map(\.status).contains("outcome unknown, may have been sent"))
+        }
+    }
+
+    @Test("a failed call ends its attempt with the error; retention prunes old attempts; erasure drops their error text",
+          arguments: Backend.allCases)
+    func failedAndPruned(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let sandbox = SandboxProviders()
+            let failing = Providers(identity: FailingIdentity(), email: sandbox.providers.email, payments: sandbox.providers.payments,
+                                    shop: sandbox.providers.shop)
+            let h = Harness(store: store, providers: failing)
+            _ = try await h.flow.receiveOrder(h.order("F1"), payload: "{}")
+            try await h.drain()
+            let first = try #require(try await store.attempts(orderId: "F1").first)
+            #expect(first.outcome == .failed && first.error?.contains("refused F1@example.com") == true)
+            _ = try await h.flow.receiveDecision(h.decision("F1", .declined))
+            try await h.drain()
+            #expect(try await store.eraseOrder("F1", at: h.clock.now()) == .erased)
+            #expect(try await store.attempts(orderId: "F1").allSatisfy { $0.error == nil })
+
+            h.clock.advance(by: 31 * 86_400)
+            let report = try await DataRetention(store: store, settings: h.flow.settings).run(now: h.clock.now())
+            #expect(report.attemptsPruned >= 1)
+            #expect(try await store.attempts(orderId: "F1").isEmpty)
+        }
+    }
+}
+
+/// An ID provider that refuses every session, quoting the address (as some providers' errors do).
+struct FailingIdentity: IdentityVerifier {
+    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> ProviderReply<VerificationSessionRef> {
+        throw ProviderError(provider: .veriff, operation: .createSession, kind: .transient, status: 503,
+                            message: "refused \(request.customerEmail)")
+    }
+
+    func check() async -> ProviderCheck { .safeMode }
+}
