@@ -99,6 +99,11 @@ public enum VigilRuntime {
         let clock = SystemClock()
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
+        do {
+            try await store.checkEncryptionKeys()
+        } catch let error as FieldCipherError {
+            throw ConfigError("VIGIL_ENCRYPTION_KEY", "customers' data does not open under the configured keys: \(error)")
+        }
         if let sqlite = store as? SQLiteStore {
             // This process owns the file (SQLiteServeLock): what is running was its predecessor's.
             let reclaimed = try await sqlite.reclaimRunningTasks(now: clock.now())

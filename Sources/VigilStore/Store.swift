@@ -124,6 +124,8 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     /// Rewrites every sealed column not yet sealed under the current key (older keys, values
     /// written before encryption), in batches; what it rewrote (see `SQLStore+Encryption.swift`).
     func reencryptPersonalData(batchSize: Int) async throws -> ReencryptionReport
+    /// Throws `FieldCipherError` when the oldest or newest sealed email does not open.
+    func checkEncryptionKeys() async throws
     /// The webhooks recorded for an order, oldest first.
     func webhooks(orderId: String, limit: Int) async throws -> [StoredWebhook]
     /// Marks an open review resolved; false when it was already resolved or does not exist.

@@ -106,9 +106,11 @@ struct EncryptionAtRestTests {
             }
             try await withStore(at: location, cipher: FieldCipher(current: Self.keyB)) { (store: any Store) async throws in
                 for id in ["K0", "K1", "K2"] { #expect(try await store.session(orderId: id)?.customerEmail == "\(id)@example.com") }
+                try await store.checkEncryptionKeys()
                 #expect(try await store.webhooks(orderId: "K1", limit: 5).first?.payload.contains("K1@example.com") == true)
             }
             try await withStore(at: location, cipher: FieldCipher(current: Self.keyA)) { store in
+                await #expect(throws: FieldCipherError.self, "vigil serve refuses to start") { try await store.checkEncryptionKeys() }
                 let error = await #expect(throws: (any Error).self) { try await store.session(orderId: "K1") }
                 #expect("\(error.map { "\($0)" } ?? "")".contains("VIGIL_ENCRYPTION_KEY_PREVIOUS"))
             }

@@ -49,6 +49,18 @@ struct SealedTable: Sendable {
 }
 
 extension SQLStore {
+    /// Opens the oldest and the newest customer email held, so a missing or wrong key stops the
+    /// start with what to set, instead of failing each order's tasks one by one.
+    public func checkEncryptionKeys() async throws {
+        for order in ["ASC", "DESC"] {
+            let rows = try await driver.read(SQLStatement(
+                "SELECT order_id, customer_email FROM sessions WHERE customer_email <> '' ORDER BY created_at \(order), order_id LIMIT 1"))
+            guard let row = rows.first else { return }
+            let orderId = try row.text(required: "order_id")
+            _ = try cipher.open(try row.text(required: "customer_email"), context: SealedPlace.email(orderId: orderId))
+        }
+    }
+
     public func reencryptPersonalData(batchSize: Int = 500) async throws -> ReencryptionReport {
         var report = ReencryptionReport()
         for table in SealedTable.all {
