@@ -90,4 +90,39 @@ extension RecoveryTests {
         let pg = try runVigil(["backup", dir.appendingPathComponent("x").path], env: ["VIGIL_DATABASE_URL": "postgres://u@127.0.0.1:1/db"])
         #expect(pg.status == 2 && pg.stderr.contains("pg_dump"))
     }
+
+    @Test("PostgreSQL: pg_dump restored into an empty database serves as it was: current schema, sealed data opens, a deadline already past runs at once and refunds once")
+    func postgresDumpAndRestore() async throws {
+        guard let bin = ProcessInfo.processInfo.environment["VIGIL_TEST_PG_BIN"] else {
+            throw TestFailure(description: "VIGIL_TEST_PG_BIN is not set: run the tests with scripts/test.sh")
+        }
+        let l = try TestPostgres.location()
+        @Sendable func url(_ database: String) -> String { "postgresql://\(l.user)@\(l.host):\(l.port)/\(database)?sslmode=disable" }
+        let dump = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-\(UUID().uuidString).dump").path
+        defer { try? FileManager.default.removeItem(atPath: dump) }
+        let clock = ManualClock()
+        try await withStoreLocation(.postgres) { location in
+            guard case .postgres(let source) = location else { return }
+            try await withStore(at: location, cipher: .development) { store in
+                let h = Harness(store: store, clock: clock)
+                _ = try await h.flow.receiveOrder(h.order("P1", total: 30), payload: #"{"customerEmail":"P1@example.com"}"#)
+                try await h.drain()
+            }
+            try PrivateCluster.shell(["\(bin)/pg_dump", "--format=custom", "--file", dump, url(source)])
+        }
+        try await withPostgresDatabase { target in
+            try PrivateCluster.shell(["\(bin)/pg_restore", "--no-owner", "--dbname", url(target), dump])
+            try await withStore(at: .postgres(database: target), cipher: .development) { store in
+                #expect(try await store.migrationStatus().pending.isEmpty)
+                #expect(try await store.session(orderId: "P1")?.customerEmail == "P1@example.com")
+                let h = Harness(store: store, clock: clock)
+                clock.advance(by: 73 * 3600)  // the copy sat unused past the deadline
+                try await h.drain()
+                let session = try #require(try await store.session(orderId: "P1"))
+                #expect(session.state == .expired && session.refundStatus == .refunded)
+                let refunds = try await h.outbox("P1").filter { $0.operation == .refund }
+                #expect(refunds.count == 1)
+            }
+        }
+    }
 }
