@@ -65,7 +65,7 @@ struct ProviderAttemptTests {
         }
     }
 
-    @Test("a failed call ends its attempt with the error; retention prunes old attempts; erasure drops their error text",
+    @Test("a failed call ends its attempt with the error; retention prunes old attempts and empties failures' detail; erasure drops their error text",
           arguments: Backend.allCases)
     func failedAndPruned(_ backend: Backend) async throws {
         try await withStore(backend) { store in
@@ -74,6 +74,7 @@ struct ProviderAttemptTests {
                                     shop: sandbox.providers.shop)
             let h = Harness(store: store, providers: failing)
             _ = try await h.flow.receiveOrder(h.order("F1"), payload: "{}")
+            _ = try await h.flow.receiveOrder(h.order("F2"), payload: "{}")
             try await h.drain()
             let first = try #require(try await store.attempts(orderId: "F1").first)
             #expect(first.outcome == .failed && first.error?.contains("refused F1@example.com") == true)
@@ -81,11 +82,14 @@ struct ProviderAttemptTests {
             try await h.drain()
             #expect(try await store.eraseOrder("F1", at: h.clock.now()) == .erased)
             #expect(try await store.attempts(orderId: "F1").allSatisfy { $0.error == nil })
+            #expect(try await store.eventLog(orderId: "F1").filter { $0.type == "task.failed" }.allSatisfy { $0.data == "{}" })
 
             h.clock.advance(by: 31 * 86_400)
             let report = try await DataRetention(store: store, settings: h.flow.settings).run(now: h.clock.now())
-            #expect(report.attemptsPruned >= 1)
-            #expect(try await store.attempts(orderId: "F1").isEmpty)
+            #expect(report.attemptsPruned >= 2 && report.eventsRedacted >= 1)
+            #expect(try await store.attempts(orderId: "F2").isEmpty)
+            let failures = try await store.eventLog(orderId: "F2").filter { $0.type == "task.failed" }
+            #expect(!failures.isEmpty && failures.allSatisfy { $0.data == "{}" }, "the provider's error text is gone, the row stays")
         }
     }
 }

@@ -23,6 +23,21 @@ extension SQLStore {
             """, [.date(before), .int(limit)])).count
     }
 
+    /// The event types whose detail may quote what came from outside (a provider's error text):
+    /// emptied after the retention period, the row (what happened to which order, when) kept.
+    static var detailedEventTypes: [String] { ["task.failed", "task.dead", "provider.call_repeated"] }
+
+    /// Empties the detail of up to `limit` such events from before `before`.
+    public func redactEventDetail(before: Date, limit: Int) async throws -> Int {
+        let types = Self.detailedEventTypes
+        let list = Array(repeating: "?", count: types.count).joined(separator: ", ")
+        return try await driver.autocommit(SQLStatement("""
+            UPDATE events SET data = '{}' WHERE id IN (
+                SELECT id FROM events WHERE at < ? AND type IN (\(list)) AND data <> '{}' ORDER BY at, id LIMIT ?)
+            RETURNING id
+            """, [.date(before)] + types.map { .text($0) } + [.int(limit)])).count
+    }
+
     /// Orders decided before `before` whose personal data is still held.
     public func ordersToErase(decidedBefore before: Date, limit: Int) async throws -> [String] {
         try await driver.read(SQLStatement("""
@@ -52,6 +67,10 @@ extension SQLStore {
             _ = try await c.execute(SQLStatement("DELETE FROM verified_customers WHERE order_id = ?", [.text(orderId)]))
             // A provider's error text may quote what was sent.
             _ = try await c.execute(SQLStatement("UPDATE provider_attempts SET error = NULL WHERE order_id = ?", [.text(orderId)]))
+            let types = Self.detailedEventTypes
+            _ = try await c.execute(SQLStatement(
+                "UPDATE events SET data = '{}' WHERE order_id = ? AND type IN (\(Array(repeating: "?", count: types.count).joined(separator: ", ")))",
+                [.text(orderId)] + types.map { .text($0) }))
             _ = try await c.execute(SQLStatement("DELETE FROM parked_decisions WHERE order_id = ?", [.text(orderId)]))
             _ = try await c.execute(SQLStatement(
                 "INSERT INTO events (order_id, type, at, data) VALUES (?, 'customer.data_erased', ?, '{}')", [.text(orderId), .date(at)]))
