@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The chaos run's checker (issue 16): proves from Vigil's database (sessions, tasks, events,
-outbox, webhook_events, reviews), from what the fake providers recorded (fakes.jsonl) and from
+outbox, webhook_events, reviews, provider_attempts), from what the fake providers recorded (fakes.jsonl) and from
 what the harness did (journal.jsonl) that
 
   - every accepted order reached exactly one final state (approved, declined, expired), the one
@@ -20,7 +20,11 @@ what the harness did (journal.jsonl) that
   - the outbox and the event log agree (refund <-> refund.completed, send_email <-> email.sent,
     update_order <-> order.released/annotated, create_session <-> verification.session_opened),
     and the outbox agrees with the fakes (refund ids, Veriff session ids);
-  - the fakes saw no malformed or unauthenticated request.
+  - the fakes saw no malformed or unauthenticated request;
+  - every provider call attempt left without an outcome was cut off (its task ran again) or
+    handed back by a postponement or a shutdown, and every attempt that answered after one still
+    without an outcome wrote provider.call_repeated for it; how many of the crash-window and
+    database-restart repeats at the fakes the timeline names is counted (see README.md).
 
 Run standalone on a kept work folder (scripts/chaos.sh --keep):
   python3 scripts/chaos/check.py --backend sqlite --workdir DIR [--database-url URL]
@@ -29,6 +33,7 @@ Run standalone on a kept work folder (scripts/chaos.sh --keep):
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -112,9 +117,21 @@ class Database:
         d["webhook_events"] = self.query(
             f"SELECT provider, event_id, kind, order_id, {t('received_at')} AS received_at FROM webhook_events")
         d["reviews"] = self.query(f"SELECT order_id, reason, event_id, {t('created_at')} AS created_at FROM reviews")
-        for table in ("tasks", "events", "outbox"):
-            for r in d[table]:
-                for k in ("id", "task_id", "attempts", "run_at", "finished_at", "updated_at", "at"):
+        # One row per provider call attempt, committed before the call (migration 8); outcome NULL
+        # until the transaction that records the answer or the failure ends it.
+        try:
+            d["provider_attempts"] = self.query(
+                f"SELECT id, task_id, order_id, kind, attempt, owner, {t('started_at')} AS started_at, "
+                f"{t('ended_at')} AS ended_at, outcome, error FROM provider_attempts ORDER BY id")
+        except Exception as error:  # a binary from before migration 8: the checks are skipped, and said so
+            if "provider_attempts" not in str(error) or not any(
+                    w in str(error) for w in ("no such table", "does not exist")):
+                raise
+            d["provider_attempts"] = None
+        for table in ("tasks", "events", "outbox", "provider_attempts"):
+            for r in d[table] or []:
+                for k in ("id", "task_id", "attempts", "attempt", "run_at", "finished_at", "updated_at", "at",
+                          "started_at", "ended_at"):
                     if k in r and r[k] is not None:
                         r[k] = int(r[k])
         for r in d["sessions"]:
@@ -394,9 +411,11 @@ class Checker:
         crash_windows = []  # seconds from the provider's answer to the kill
         per_kill = defaultdict(set)  # (launch, kill time) -> seqs of the calls the kill made repeat
         unexplained = []
+        pairs = []  # (cause, provider, key, earlier record, repeat record): for the attempts' checks
         for (provider, key), recs in acted.items():
             for prev, rep in zip(recs, recs[1:]):
                 cause, info = self.explain(prev, rep, kills, pg_restarts, clock_launches, timeouts)
+                pairs.append((cause, provider, key, prev, rep))
                 label = f"{provider}/{prev.get('kind') or prev.get('action') or prev.get('op')}"
                 if provider == "stripe":
                     # Same key: merged by the gateway, not a second refund; still attributed.
@@ -469,6 +488,9 @@ class Checker:
                         best = fake - o if best is None else max(best, fake - o)
             return fake if best is None else best
 
+        # --- provider call attempts and provider.call_repeated (promise 4) -------------------
+        attempts = self.check_attempts(calls, pairs, kills, real_time)
+
         # --- calls no longer needed: made after the order's outcome committed -----------------
         # Opening a Veriff session, a link or reminder email and a hold at the shop are for a
         # pending order only; Vigil re-checks the order before such a call (issue 16). A call
@@ -496,7 +518,13 @@ class Checker:
                 if not what or f["t"] <= decided:
                     continue
                 label = f"{f['provider']}/{f.get('kind') or f.get('action') or f['op']}"
-                first = self.call_chain_start(f, calls)
+                first = dict(self.call_chain_start(f, calls))
+                # The attempt's own first request, where its attempt row is known: the client's
+                # backoff between tries sleeps until a wall-clock time, so a clock stepped back
+                # meanwhile stretches it past IN_CALL_GAP.
+                began = self.attempt_first_try(f)
+                if began is not None and began < first["t"]:
+                    first["t"] = began
                 if first["t"] <= decided:
                     # A retry inside one provider call (timeouts, 5xx, 429: the HTTP client's own
                     # retries) whose first try, and so the task's re-check, came before the decision.
@@ -634,7 +662,7 @@ class Checker:
             self.notes.append(f"vigil {j['launch']} exited with {j.get('code')} during start-up"
                               f"{' (PostgreSQL was down)' if down else ' (not a PostgreSQL outage)'}; started again; "
                               f"last log line: {tail}")
-
+        for j in self.jk("settle.timeout"):
             self.notes.append(f"the system did not settle in time: {j.get('last')}")
 
         n_kills = len(self.jk("kill")) - len([j for j in self.jk("kill") if j.get("reason") != "chaos"])
@@ -680,11 +708,270 @@ class Checker:
             "late_calls": dict(Counter(late_calls)),
             "late_in_call_retries": dict(Counter(in_call_late)),
             "late_within_margin": dict(Counter(race_late)),
+            "attempts": attempts,
             "dead_tasks": len(dead),
             "harness_errors": len(self.harness_errors),
             "violations": len(self.violations),
         }
         return self.result
+
+    def check_attempts(self, calls, pairs, kills, real_time):
+        """Promise 4's record of every provider call attempt (table provider_attempts, migration
+        8) and the provider.call_repeated events, against what the fakes saw. Returns the
+        figures, or None for a database from before migration 8.
+
+        By construction (FlowTaskHandler.once, QueueWorker): an attempt row is committed before
+        its call; the transaction that records the answer (or the failure) of attempt N ends every
+        row of N still open; a run that answers lists, before its call, the rows of earlier
+        attempt numbers still open and writes one provider.call_repeated per row with its answer.
+        A postponement (the provider's circuit is open: ProviderUnavailable) and a shutdown in
+        mid-call hand the task back without ending its row and without using up the attempt, so
+        the next run has the same number."""
+        self.attempt_first_try = lambda f: None
+        if self.db.get("provider_attempts") is None:
+            return None
+        rows = [dict(r) for r in self.db["provider_attempts"]]
+        d = self.db
+        tasks_by_id = {t["id"]: t for t in d["tasks"]}
+
+        # Which Vigil launch made a row: its owner is "<host>-<pid>-<8 hex>", one per process,
+        # and the journal has each launch's pid (Vigil is started through env(1), which execs it).
+        launches = {j["launch"]: j for j in self.jk("launch")}
+        by_pid = defaultdict(list)
+        for j in launches.values():
+            by_pid[j.get("pid")].append(j)
+        stopped = {j["launch"] for j in self.jk("stop")}
+
+        def launch_of(row):
+            try:
+                pid = int(str(row["owner"]).rsplit("-", 2)[-2])
+            except (ValueError, IndexError):
+                return None
+            found = sorted(by_pid.get(pid, []), key=lambda j: j["t"] if "t" in j else 0)
+            if len(found) <= 1:
+                return found[0]["launch"] if found else None
+            # A pid used twice: the last launch begun before the row (its clock within 15 s).
+            before = [j for j in found if j.get("t", 0) <= row["started_at"] / 1000 + 15]
+            return (before or found)[-1]["launch"]
+
+        def started(row):
+            """The true time a row was begun (its process's clock taken back across steps)."""
+            t = row["started_at"] / 1000
+            launch = row["_launch"]
+            if launch is None:
+                return t
+            real = real_time(t, launch)
+            return real if real is not None else t - float(launches[launch].get("clock") or 0)
+
+        rows_by_task = defaultdict(list)
+        for r in rows:
+            r["_launch"] = launch_of(r)
+            rows_by_task[r["task_id"]].append(r)
+        for rs in rows_by_task.values():
+            rs.sort(key=lambda r: r["id"])
+
+        # Which task made a call at a fake: SendGrid and Stripe carry the task's key ("vigil_" +
+        # 20 bytes of SHA-256 of its name); Veriff's is the order (its open_session task), and
+        # Lightspeed's the order and the action (its update_order task).
+        key_task = {}
+        by_kind = defaultdict(list)
+        for t in d["tasks"]:
+            key_task["vigil_" + hashlib.sha256(t["name"].encode()).hexdigest()[:40]] = t["id"]
+            action = None
+            if t["kind"] == "update_order":
+                try:
+                    action = json.loads(t["payload"] or "{}").get("action")
+                except (ValueError, AttributeError):
+                    pass
+            by_kind[(t["kind"], t["order_id"], action)].append(t["id"])
+
+        def task_of(f):
+            if f["provider"] in ("sendgrid", "stripe"):
+                return key_task.get(f.get("key"))
+            if f["provider"] == "veriff":
+                ids = by_kind.get(("open_session", f.get("order"), None), [])
+            elif f["provider"] == "lightspeed":
+                ids = by_kind.get(("update_order", f.get("order"), f.get("action")), [])
+            else:
+                return None
+            return ids[0] if len(ids) == 1 else None
+
+        def attempt_of(f, task_id):
+            """The attempt row a request at a fake belongs to: its task's, by its launch, the
+            last begun before the request."""
+            mine = [r for r in rows_by_task.get(task_id, []) if r["_launch"] == f["launch"]]
+            before = [r for r in mine if started(r) <= f["t"] + 0.5]
+            return (before or mine or [None])[-1]
+
+        calls_by_task = defaultdict(list)
+        for f in sorted(calls, key=lambda f: f["t"]):
+            tid = task_of(f)
+            if tid is not None:
+                calls_by_task[tid].append(f)
+
+        events = []
+        for e in d["events"]:
+            if e["type"] != "provider.call_repeated":
+                continue
+            try:
+                data = json.loads(e["data"] or "{}")
+            except ValueError:
+                data = {}
+            events.append({"order": e["order_id"], "event": e["id"], **data})
+        for e in events:
+            if bool(e.get("keyed")) != (e.get("task") in ("refund", "refund_payment")):
+                self.notes.append(f"provider.call_repeated {e['event']} for a {e.get('task')} task says keyed "
+                                  f"{e.get('keyed')}")
+        named = {(e.get("taskId"), e.get("unknownAttempt")) for e in events}
+        named3 = {(e.get("taskId"), e.get("attempt"), e.get("unknownAttempt")) for e in events}
+        named_tasks = {e.get("taskId") for e in events}
+
+        def brief(r):
+            return None if r is None else {k: r.get(k) for k in
+                                           ("id", "task_id", "kind", "attempt", "owner", "started_at", "outcome", "error")} | {
+                "launch": r.get("_launch")}
+
+        # 1. Strict, from the database alone: an attempt answered after an earlier attempt of
+        #    its task whose outcome is still unknown wrote provider.call_repeated for it.
+        for tid, rs in rows_by_task.items():
+            for u in (r for r in rs if r["outcome"] is None):
+                for a in (r for r in rs if r["outcome"] == "answered"):
+                    if a["attempt"] > u["attempt"] and a["id"] > u["id"] and \
+                            (tid, a["attempt"], u["attempt"]) not in named3:
+                        self.violation("a call made again after an attempt whose outcome is unknown, and no "
+                                       "provider.call_repeated names it", u["order_id"], task=tid, kind=u["kind"],
+                                       unknown=brief(u), answered=brief(a))
+
+        # 2. Every attempt left with no outcome was cut off: its task ran again (its process was
+        #    killed, lost the database or its lease), or it was handed back by a postponement or
+        #    a shutdown (reported, below). Anything else is an attempt never ended.
+        unknown = [r for r in rows if r["outcome"] is None]
+        cut_killed, cut_other, left_open, unmapped = [], [], [], []
+
+        def killed_while_open(u, until=float("inf")):
+            return any(started(u) - 1.0 <= k <= until + 1.0 for k in kills.get(u["_launch"], []))
+
+        def calls_of(r):
+            """The requests the fakes saw from attempt row r: its task's, from its launch, from its
+            start until that launch's next attempt of the task (or its kill)."""
+            mine = [x for x in rows_by_task[r["task_id"]] if x["_launch"] == r["_launch"] and x["id"] > r["id"]]
+            until = min([started(x) for x in mine] + [min(kills.get(r["_launch"], [float("inf")])) + 1.0])
+            return [f for f in calls_by_task.get(r["task_id"], [])
+                    if f["launch"] == r["_launch"] and started(r) - 0.5 <= f["t"] < until]
+
+        for u in unknown:
+            t = tasks_by_id.get(u["task_id"])
+            if u["_launch"] is None:
+                unmapped.append(u)
+            nxt = [started(r) for r in rows_by_task[u["task_id"]] if r["attempt"] > u["attempt"]]
+            if nxt or (t is not None and t["attempts"] > u["attempt"]):
+                # Run again: killed while open, before the task's next attempt began (a kill while
+                # PostgreSQL was down counts as a kill), or not (the database or the lease lost).
+                (cut_killed if killed_while_open(u, min(nxt, default=float("inf"))) else cut_other).append(u)
+                continue
+            if t is None or t["state"] in ("running", "scheduled", "retrying"):
+                continue  # still in hand (and a violation of its own after the settle)
+            if "circuit open" in (t["last_error"] or "") or u["_launch"] in stopped:
+                left_open.append(u)
+                continue
+            if t["state"] != "succeeded" and killed_while_open(u):
+                cut_killed.append(u)  # killed, and the task cancelled before it ran again
+                continue
+            self.violation("provider attempt never ended: no outcome, its task finished with no later attempt, "
+                           "and it was neither postponed nor handed back at a shutdown", u["order_id"],
+                           attempt=brief(u), task_state=t["state"], task_attempts=t["attempts"],
+                           last_error=(t["last_error"] or "")[:200])
+        def first_try(f):
+            """When the attempt that sent request f sent its first request (the fakes' clock)."""
+            tid = task_of(f)
+            r = attempt_of(f, tid) if tid is not None else None
+            return min((x["t"] for x in calls_of(r)), default=None) if r is not None else None
+
+        self.attempt_first_try = first_try
+        left_open_reached = sum(1 for u in left_open if any(f.get("acted") or f.get("replay") for f in calls_of(u)))
+        for u in unmapped:
+            self.notes.append(f"provider attempt {u['id']} (owner {u['owner']}) matches no launch in the journal")
+
+        # 3. The fakes' repeats from the crash window or a database restart, each named by a
+        #    provider.call_repeated of its task? Not by construction (see README.md): only a
+        #    repeat after an attempt still open at the end, by a later attempt that answered, must
+        #    be named; that one is also check 1's, and a violation here too.
+        window = Counter()
+        not_named = defaultdict(list)
+        for cause, provider, key, prev, rep in pairs:
+            if cause not in ("crash", "db_restart"):
+                continue
+            tid = task_of(rep)
+            first = attempt_of(prev, tid) if tid is not None and task_of(prev) == tid else None
+            label = f"{provider}/{prev.get('kind') or prev.get('action') or prev.get('op')}"
+            if tid is None or task_of(prev) != tid:
+                why = "calls not matched to one task"
+            elif first is not None and (tid, first["attempt"]) in named:
+                window["named"] += 1
+                continue
+            elif first is None:
+                if tid in named_tasks:
+                    window["named"] += 1
+                    continue
+                why = "no attempt row for the earlier call"
+            elif first["outcome"] == "failed":
+                why = "earlier attempt recorded as failed"
+            elif first["outcome"] == "answered":
+                why = "earlier attempt answered"
+            elif (attempt_of(rep, tid) or {}).get("attempt") == first["attempt"]:
+                why = "repeated under the same attempt number (handed back)"
+            elif not any(r["outcome"] == "answered" and r["attempt"] > first["attempt"] for r in rows_by_task[tid]):
+                why = "no later attempt answered"
+            else:
+                why = "VIOLATION"
+                self.violation(f"{label} repeated after an attempt whose outcome is unknown, and no "
+                               "provider.call_repeated names it", prev.get("order"), cause=cause, task=tid,
+                               earlier_attempt=brief(first), first=summary_of(prev), repeat=summary_of(rep))
+            window["not named"] += 1
+            not_named[why].append({"order": prev.get("order"), "call": label, "cause": cause, "task": tid,
+                                   "attempt": brief(first), "first": summary_of(prev), "repeat": summary_of(rep)})
+            if why != "VIOLATION":
+                self.notes.append(f"{cause} repeat of {label} for {prev.get('order')} (task {tid}) not named on the "
+                                  f"timeline: {why}" + (f" ({(first.get('error') or '')[:120]})"
+                                                        if first and first.get("error") else ""))
+
+        # 4. What each event named: the unknown attempt's call acted at the fake (a real duplicate,
+        #    or one merged by its key), reached it without acting, or never reached it (the process
+        #    died between committing the row and sending the request, or the circuit refused it).
+        cause_after = {prev["seq"]: cause for cause, _, _, prev, _ in pairs}  # an acted call -> why it was repeated
+        reached = Counter()
+        for e in events:
+            rs = [r for r in rows_by_task.get(e.get("taskId"), []) if r["attempt"] == e.get("unknownAttempt")]
+            best = "never reached the provider" if rs else "no such attempt row"
+            for r in rs:
+                seen = calls_of(r)
+                did = [f for f in seen if f.get("acted") or f.get("replay")]
+                if did:
+                    # The repeat it names, as the fakes saw it (the last acted call of the attempt).
+                    best = "acted, repeat: " + cause_after.get(did[-1]["seq"], "none at the fake")
+                    break
+                if seen:
+                    best = "reached the provider without acting"
+            reached[best] += 1
+
+        return {
+            "recorded": len(rows),
+            "outcomes": dict(Counter(r["outcome"] or "unknown" for r in rows)),
+            "unknown": len(unknown),
+            "unknown_cut_by_kill": len(cut_killed),
+            "unknown_cut_other": len(cut_other),
+            "unknown_left_open": len(left_open),
+            "unknown_left_open_acted": left_open_reached,
+            "left_open": [brief(u) for u in left_open],
+            "call_repeated": len(events),
+            "call_repeated_keyed": sum(1 for e in events if e.get("keyed")),
+            "call_repeated_tasks": len(named_tasks),
+            "call_repeated_unknown_call": dict(reached),
+            "window_repeats": sum(window.values()),
+            "window_repeats_named": window["named"],
+            "window_not_named": {why: len(v) for why, v in not_named.items()},
+            "window_not_named_detail": dict(not_named),
+        }
 
     def call_chain_start(self, rec, calls):
         """The first request of the provider call `rec` belongs to: Vigil's HTTP client retries a
@@ -832,6 +1119,31 @@ def table(result, violations, notes, harness_errors):
     w = r["window_provider_to_commit_s"]
     rows.append(("window (call→commit)", "; ".join(f"{p} p50 {fmt_s(v['p50'])} p95 {fmt_s(v['p95'])} max {fmt_s(v['max'])}"
                                                   for p, v in sorted(w.items())) or "-"))
+    a = r.get("attempts")
+    if a is None:
+        rows.append(("provider attempts", "not recorded (a database from before migration 8)"))
+    else:
+        oc = a["outcomes"]
+        rows.append(("provider attempts", f"{a['recorded']} recorded: {oc.get('answered', 0)} answered, "
+                                          f"{oc.get('failed', 0)} failed, {a['unknown']} outcome unknown "
+                                          f"({a['unknown_cut_by_kill']} cut off by a kill, {a['unknown_cut_other']} "
+                                          f"run again without a kill, {a['unknown_left_open']} left open by a "
+                                          f"postponement, {a.get('unknown_left_open_acted', 0)} of them after a try "
+                                          "the provider acted on)"))
+        nn = a["window_not_named"]
+        uc = a["call_repeated_unknown_call"]
+        over = uc.get("reached the provider without acting", 0) + uc.get("never reached the provider", 0)
+        rows.append(("call_repeated events", f"{a['call_repeated']} ({a['call_repeated_keyed']} keyed) on "
+                                             f"{a['call_repeated_tasks']} tasks; they name {a['window_repeats_named']} of "
+                                             f"{a['window_repeats']} crash/db_restart repeats"
+                     + (" (not named: " + ", ".join(f"{k} {v}" for k, v in sorted(nn.items())) + ")" if nn else "")))
+        acted = sorted((k[len("acted, repeat: "):], v) for k, v in uc.items() if k.startswith("acted"))
+        rows.append(("  the unknown call", (("acted " + str(sum(v for _, v in acted)) + " (repeat "
+                                             + ", ".join(f"{k} {v}" for k, v in acted) + ")") if acted else "acted 0")
+                     + f"; {over} over-report{'s' if over != 1 else ''}: "
+                       f"{uc.get('reached the provider without acting', 0)} reached the provider without acting, "
+                       f"{uc.get('never reached the provider', 0)} never reached it"
+                     + (f"; {uc['no such attempt row']} name no attempt row" if uc.get("no such attempt row") else "")))
     lc, li = r["late_calls"], r["late_in_call_retries"]
     rows.append(("calls after decision", (", ".join(f"{k} {v}" for k, v in sorted(lc.items())) if lc else "0")
                  + " (sessions, link emails, holds begun after the order was final: violations)"))
