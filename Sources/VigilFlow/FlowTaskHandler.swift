@@ -295,45 +295,66 @@ public struct FlowTaskHandler: TaskHandler {
                              _ make: () async throws -> ProviderReply<Value>) async throws
         -> (Value, (@Sendable (any StoreTransaction) async throws -> Void)?) {
         let task = claim.task
-        var repeatsUnknown: [ProviderAttempt] = []
-        if task.attempts > 1 {
-            if let earlier = try await store.outbox(idempotencyKey: call.idempotencyKey),
-               let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
-                return (value, nil)
-            }
-            repeatsUnknown = try await store.attempts(taskId: task.id).filter { $0.attempt < task.attempts && $0.outcome == nil }
+        if task.attempts > 1, let earlier = try await store.outbox(idempotencyKey: call.idempotencyKey),
+           let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
+            return (value, nil)
         }
-        try await store.startAttempt(ProviderAttempt(taskId: task.id, orderId: call.orderId, kind: task.kind,
-                                                     attempt: task.attempts, owner: owner, startedAt: clock.now()))
+        // Earlier attempts cut off with no outcome: this call may be their repeat.
+        let repeats = task.attempts > 1
+            ? try await store.attempts(taskId: task.id).filter { $0.attempt < task.attempts && $0.outcome == nil } : []
+        let attempt = ProviderAttempt(taskId: task.id, orderId: call.orderId, kind: task.kind, attempt: task.attempts,
+                                      owner: owner, startedAt: clock.now())
+        let attemptId: Int64
+        if repeats.isEmpty {
+            attemptId = try await store.startAttempt(attempt)
+        } else {
+            // The call is about to be made again after one whose outcome is unknown: the provider
+            // may get it twice, unless it carries a key the provider honours (refunds). Said on
+            // the timeline with the attempt, before the call, whatever this one's outcome.
+            let keyed = [FlowTask.refund.rawValue, FlowTask.refundPayment.rawValue].contains(task.kind)
+            let now = clock.now()
+            attemptId = try await store.write { tx in
+                let id = try await tx.startAttempt(attempt)
+                for earlier in repeats {
+                    try await tx.log(orderId: call.orderId, type: "provider.call_repeated", at: now, data: JSONCoding.object([
+                        "task": task.kind, "taskId": task.id, "attempt": attempt.attempt, "unknownAttempt": earlier.attempt,
+                        "unknownSince": Timestamp.string(earlier.startedAt), "keyed": keyed]))
+                }
+                return id
+            }
+        }
         // One span per provider call (sandbox calls too: they stand where the real call would).
-        let reply = try await withSpan("provider \(task.kind)", ofKind: .client) { span in
-            span.updateAttributes { attributes in
-                attributes["vigil.order_id"] = call.orderId
-                attributes["vigil.task.id"] = call.taskId
+        let reply: ProviderReply<Value>
+        do {
+            reply = try await withSpan("provider \(task.kind)", ofKind: .client) { span in
+                span.updateAttributes { attributes in
+                    attributes["vigil.order_id"] = call.orderId
+                    attributes["vigil.task.id"] = call.taskId
+                }
+                let reply = try await make()
+                span.updateAttributes { attributes in
+                    attributes["vigil.provider"] = reply.provider.rawValue
+                    attributes["vigil.provider.operation"] = reply.operation.rawValue
+                    attributes["vigil.provider.mode"] = reply.mode.rawValue
+                }
+                return reply
             }
-            let reply = try await make()
-            span.updateAttributes { attributes in
-                attributes["vigil.provider"] = reply.provider.rawValue
-                attributes["vigil.provider.operation"] = reply.operation.rawValue
-                attributes["vigil.provider.mode"] = reply.mode.rawValue
-            }
-            return reply
+        } catch {
+            // The call's own failure is recorded here, apart from the task's: when instead the
+            // answer cannot be recorded (the database went away after the provider answered),
+            // the attempt stays open, "outcome unknown", and its repeat is named. Should this
+            // write fail too, the attempt stays open: the safe reading.
+            let outcome: ProviderAttempt.Outcome = error is ProviderUnavailable ? .notSent : .failed
+            try? await store.endAttempt(id: attemptId, outcome: outcome, error: "\(error)", at: clock.now())
+            throw error
         }
         let now = clock.now()
         let entry = OutboxRecord(
             idempotencyKey: call.idempotencyKey, provider: reply.provider, operation: reply.operation, orderId: call.orderId,
             taskId: call.taskId, mode: reply.mode, request: reply.request, response: try reply.response, at: now)
-        let attempt = task.attempts, kind = task.kind, repeats = repeatsUnknown
         return (reply.value, { tx in
             try await tx.recordOutbox(entry)
-            try await tx.endAttempt(taskId: task.id, attempt: attempt, outcome: .answered, error: nil, at: now)
-            // A call made again after one whose outcome is unknown: the provider may now have it
-            // twice, unless the call carries a key it honours (refunds).
-            for earlier in repeats {
-                try await tx.log(orderId: call.orderId, type: "provider.call_repeated", at: now, data: JSONCoding.object([
-                    "task": kind, "taskId": task.id, "attempt": attempt, "unknownAttempt": earlier.attempt,
-                    "unknownSince": Timestamp.string(earlier.startedAt), "keyed": entry.operation == .refund]))
-            }
+            try await tx.endAttempt(id: attemptId, outcome: .answered, error: nil, at: now)
         })
     }
 
@@ -342,7 +363,6 @@ public struct FlowTaskHandler: TaskHandler {
         guard let orderId = task.orderId else { return nil }
         let now = clock.now()
         return { tx in
-            try await tx.endAttempt(taskId: task.id, attempt: task.attempts, outcome: .failed, error: error, at: now)
             try await tx.log(orderId: orderId, type: dead ? "task.dead" : "task.failed", at: now, data: JSONCoding.object([
                 "task": task.kind, "taskId": task.id, "attempt": task.attempts, "error": error]))
             guard dead else { return }

@@ -839,7 +839,7 @@ components:
         owner: {type: string, description: The worker that made it}
         startedAt: {type: string, format: date-time}
         endedAt: {type: string, format: date-time}
-        status: {enum: [in_flight, answered, failed, unknown]}
+        status: {enum: [in_flight, answered, failed, not_sent, unknown]}
         error: {type: string}
     TimelineEntry:
       type: object

@@ -136,6 +136,8 @@ public struct ProviderAttempt: Sendable, Equatable {
         case answered
         /// The call failed (an error, a timeout): the provider may still have acted on it.
         case failed
+        /// The call was not made: the provider's circuit was open.
+        case notSent = "not_sent"
     }
 
     public var id: Int64
@@ -168,14 +170,19 @@ public struct ProviderAttempt: Sendable, Equatable {
     }
 
     public enum Status: String, Sendable, Codable {
-        case inFlight = "in_flight", answered, failed, unknown
+        case inFlight = "in_flight", answered, failed, notSent = "not_sent", unknown
     }
 
     /// What is known of the call: with no outcome recorded, it is in flight while its task is
     /// still running that attempt, and unknown once the task has moved on (its process died
     /// with the call in flight or before recording the answer): the provider may have acted.
     public func status(task: TaskRecord?) -> Status {
-        if let outcome { return outcome == .answered ? .answered : .failed }
+        switch outcome {
+        case .answered: return .answered
+        case .failed: return .failed
+        case .notSent: return .notSent
+        case nil: break
+        }
         if let task, task.state == .running, task.attempts == attempt { return .inFlight }
         return .unknown
     }

@@ -39,8 +39,11 @@ public protocol StoreTransaction: AnyObject {
     /// Records a provider call under its idempotency key (written when the transaction closes);
     /// a second record with the same key writes nothing: the first stands.
     func recordOutbox(_ entry: OutboxRecord) async throws
-    /// Ends a task's call attempt with its outcome (an attempt already ended is left as it is).
-    func endAttempt(taskId: Int64, attempt: Int, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws
+    /// Records that a task's provider call is about to be made (with events that must commit
+    /// with it); the attempt's id.
+    func startAttempt(_ attempt: ProviderAttempt) async throws -> Int64
+    /// Ends a call attempt with its outcome (an attempt already ended is left as it is).
+    func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws
 }
 
 extension StoreTransaction {
@@ -79,8 +82,11 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     func eventLog(since: Date?, until: Date?, afterId: Int64, limit: Int) async throws -> [EventLogEntry]
     func outbox(orderId: String) async throws -> [OutboxRecord]
     /// Records that a task's provider call is about to be made, in a transaction of its own,
-    /// committed before the call (`SQLStore+Attempts.swift`).
-    func startAttempt(_ attempt: ProviderAttempt) async throws
+    /// committed before the call (`SQLStore+Attempts.swift`); the attempt's id.
+    func startAttempt(_ attempt: ProviderAttempt) async throws -> Int64
+    /// Ends a call attempt at once, outside the task's completion: a call that failed, or was
+    /// not made.
+    func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws
     /// An order's provider call attempts, oldest first.
     func attempts(orderId: String) async throws -> [ProviderAttempt]
     /// Earlier attempts of one task, oldest first.

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import VigilCore
 import VigilFlow
-import VigilProviders
+@testable import VigilProviders
+import Synchronization
 import VigilQueue
 @testable import VigilServer
 import VigilStore
@@ -92,6 +93,59 @@ struct ProviderAttemptTests {
             #expect(!failures.isEmpty && failures.allSatisfy { $0.data == "{}" }, "the provider's error text is gone, the row stays")
         }
     }
+
+    @Test("an answer that cannot be recorded (the database gone after the call) leaves the attempt open: its repeat is named",
+          arguments: Backend.allCases)
+    func answerNotRecorded(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let h = Harness(store: store)
+            _ = try await h.flow.receiveOrder(h.order("D1"), payload: "{}")
+            let handler = FlowTaskHandler(store: store, providers: h.providers, clock: h.clock, owner: "w1")
+            let claim = try #require(try await store.taskStore.claimTasks(
+                queue: FlowQueues.verification, limit: 1, owner: "w1", now: h.clock.now(), leaseDuration: 8).first)
+            _ = try await handler.perform(claim)
+            // Completing failed; the worker records the task's failure instead (as it does when the
+            // commit of the answer fails and the database is back for the failure).
+            if let failure = handler.failed(claim, error: "PostgreSQL gave no connection within 3s", dead: false) {
+                try await store.write { tx in try await failure(tx) }
+            }
+            try await h.advance(by: 9)
+            let opens = try await store.attempts(orderId: "D1").filter { $0.kind == "open_session" }
+            #expect(opens.map(\.outcome) == [nil, .answered], "\(opens)")
+            #expect(try await store.eventLog(orderId: "D1").contains { $0.type == "provider.call_repeated" })
+        }
+    }
+
+    @Test("a repeat is named when it is made, even when it fails; a call not made (circuit open) ends 'not_sent' and its re-run keeps a row of its own",
+          arguments: Backend.allCases)
+    func repeatFailsAndCircuitOpen(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let identity = ScriptedIdentity()
+            let sandbox = SandboxProviders().providers
+            let h = Harness(store: store, providers: Providers(identity: identity, email: sandbox.email, payments: sandbox.payments,
+                                                               shop: sandbox.shop))
+            _ = try await h.flow.receiveOrder(h.order("R1"), payload: "{}")
+            let handler = FlowTaskHandler(store: store, providers: h.providers, clock: h.clock, owner: "w1")
+            let claim = try #require(try await store.taskStore.claimTasks(
+                queue: FlowQueues.verification, limit: 1, owner: "w1", now: h.clock.now(), leaseDuration: 8).first)
+            _ = try await handler.perform(claim)  // its process dies before recording
+            identity.script(["fail"])
+            try await h.advance(by: 9)
+            var opens = try await store.attempts(orderId: "R1").filter { $0.kind == "open_session" }
+            #expect(opens.map(\.outcome) == [nil, .failed], "\(opens)")
+            #expect(try await store.eventLog(orderId: "R1").filter { $0.type == "provider.call_repeated" }.count == 1,
+                    "named when the repeat was made, though it failed")
+
+            identity.script(["circuit"])
+            try await h.advance(by: 120)
+            try await h.advance(by: 120)
+            opens = try await store.attempts(orderId: "R1").filter { $0.kind == "open_session" }
+            #expect(opens.map(\.outcome) == [nil, .failed, .notSent, .answered], "\(opens)")
+            #expect(opens.count == 4 && opens[2].attempt == opens[3].attempt,
+                    "a postponed call runs again under the same attempt number, in a row of its own")
+            #expect(try await store.session(orderId: "R1")?.verificationId != nil)
+        }
+    }
 }
 
 /// An ID provider that refuses every session, quoting the address (as some providers' errors do).
@@ -99,6 +153,24 @@ struct FailingIdentity: IdentityVerifier {
     func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> ProviderReply<VerificationSessionRef> {
         throw ProviderError(provider: .veriff, operation: .createSession, kind: .transient, status: 503,
                             message: "refused \(request.customerEmail)")
+    }
+
+    func check() async -> ProviderCheck { .safeMode }
+}
+
+/// An ID provider that follows a script, one step per call: "fail" (a 503), "circuit" (the call
+/// not made), then answers as the sandbox does.
+final class ScriptedIdentity: IdentityVerifier, Sendable {
+    private let steps = Mutex<[String]>([])
+    func script(_ next: [String]) { steps.withLock { $0 = next } }
+
+    func createSession(_ request: VerificationRequest, call: ProviderCall) async throws -> ProviderReply<VerificationSessionRef> {
+        let step = steps.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        switch step {
+        case "fail": throw ProviderError(provider: .veriff, operation: .createSession, kind: .transient, status: 503, message: "busy")
+        case "circuit": throw ProviderUnavailable(provider: .veriff, retryNotBefore: Date(timeIntervalSince1970: 0))
+        default: return try await SandboxProviders().providers.identity.createSession(request, call: call)
+        }
     }
 
     func check() async -> ProviderCheck { .safeMode }

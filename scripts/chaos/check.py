@@ -1125,7 +1125,7 @@ def table(result, violations, notes, harness_errors):
     else:
         oc = a["outcomes"]
         rows.append(("provider attempts", f"{a['recorded']} recorded: {oc.get('answered', 0)} answered, "
-                                          f"{oc.get('failed', 0)} failed, {a['unknown']} outcome unknown "
+                                          f"{oc.get('failed', 0)} failed, {oc.get('not_sent', 0)} not sent, {a['unknown']} outcome unknown "
                                           f"({a['unknown_cut_by_kill']} cut off by a kill, {a['unknown_cut_other']} "
                                           f"run again without a kill, {a['unknown_left_open']} left open by a "
                                           f"postponement, {a.get('unknown_left_open_acted', 0)} of them after a try "

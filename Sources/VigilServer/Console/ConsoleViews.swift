@@ -113,7 +113,7 @@ struct OrderPageView {
             switch status {
             case .unknown: return call + ": outcome unknown, may have been sent (the process making it ended before its answer was recorded)"
             case .inFlight: return call + ": in flight"
-            case .answered, .failed: return nil
+            case .answered, .failed, .notSent: return nil
             }
         }
         deadlineISO = Timestamp.string(s.deadline)
@@ -126,6 +126,7 @@ extension OrderPageView {
         switch status {
         case .answered: "answered"
         case .failed: "failed (the provider may still have acted)"
+        case .notSent: "not sent (the provider's circuit was open)"
         case .inFlight: "in flight"
         case .unknown: "outcome unknown, may have been sent"
         }

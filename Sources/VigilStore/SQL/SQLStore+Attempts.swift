@@ -4,10 +4,13 @@ import VigilCore
 /// Provider call attempts: a row committed before each call and ended, in the transaction that
 /// records the call's answer or failure, with its outcome.
 extension SQLStore {
-    public func startAttempt(_ a: ProviderAttempt) async throws {
-        _ = try await driver.autocommit(SQLStatement("""
-            INSERT INTO provider_attempts (task_id, order_id, kind, attempt, owner, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id
-            """, [.int(a.taskId), .text(a.orderId), .text(a.kind), .int(a.attempt), .text(a.owner), .date(a.startedAt)]))
+    public func startAttempt(_ a: ProviderAttempt) async throws -> Int64 {
+        try await driver.autocommit(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a)))
+            .first.map { try $0.int64(required: "id") } ?? 0
+    }
+
+    public func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws {
+        _ = try await driver.autocommit(SQLStatements.endAttempt(id: id, outcome: outcome, error: error, at: at))
     }
 
     public func attempts(orderId: String) async throws -> [ProviderAttempt] {
@@ -33,9 +36,30 @@ extension SQLStore {
 }
 
 extension SQLStoreTransaction {
-    func endAttempt(taskId: Int64, attempt: Int, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws {
-        _ = try await connection.execute(SQLStatement("""
-            UPDATE provider_attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND attempt = ? AND outcome IS NULL
-            """, [.text(outcome.rawValue), .text(error.map { String($0.prefix(500)) }), .date(at), .int(taskId), .int(attempt)]))
+    func startAttempt(_ a: ProviderAttempt) async throws -> Int64 {
+        try await connection.query(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a)))
+            .first.map { try $0.int64(required: "id") } ?? 0
+    }
+
+    func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws {
+        _ = try await connection.execute(SQLStatements.endAttempt(id: id, outcome: outcome, error: error, at: at))
+    }
+}
+
+/// The attempt statements, once for the store and its transactions.
+enum SQLStatements {
+    static let insertAttempt = """
+        INSERT INTO provider_attempts (task_id, order_id, kind, attempt, owner, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id
+        """
+
+    static func binds(_ a: ProviderAttempt) -> [SQLValue] {
+        [.int(a.taskId), .text(a.orderId), .text(a.kind), .int(a.attempt), .text(a.owner), .date(a.startedAt)]
+    }
+
+    /// Ends one attempt, by its id: a task postponed without using up an attempt runs again
+    /// under the same number, and each of its calls keeps its own row.
+    static func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) -> SQLStatement {
+        SQLStatement("UPDATE provider_attempts SET outcome = ?, error = ?, ended_at = ? WHERE id = ? AND outcome IS NULL",
+                     [.text(outcome.rawValue), .text(error.map { String($0.prefix(500)) }), .date(at), .int(id)])
     }
 }
