@@ -24,6 +24,7 @@ public struct DataRetention: Sendable {
         public var attemptsPruned = 0
         public var payloadsRedacted = 0
         public var eventsRedacted = 0
+        public var adminAnswersPruned = 0
         public var ordersErased = 0
     }
 
@@ -42,6 +43,11 @@ public struct DataRetention: Sendable {
             if n < Self.batch { break }
         }
         for _ in 0..<Self.maxBatches {
+            let n = try await store.pruneAdminAnswers(before: cutoff, limit: Self.batch)
+            report.adminAnswersPruned += n
+            if n < Self.batch { break }
+        }
+        for _ in 0..<Self.maxBatches {
             let n = try await store.redactEventDetail(before: cutoff, limit: Self.batch)
             report.eventsRedacted += n
             if n < Self.batch { break }
@@ -57,7 +63,7 @@ public struct DataRetention: Sendable {
             if orders.count < Self.batch { break }
         }
         if report != Report() {
-            let data = JSONCoding.object(["tasksPruned": report.tasksPruned, "attemptsPruned": report.attemptsPruned, "payloadsRedacted": report.payloadsRedacted, "eventsRedacted": report.eventsRedacted,
+            let data = JSONCoding.object(["tasksPruned": report.tasksPruned, "attemptsPruned": report.attemptsPruned, "payloadsRedacted": report.payloadsRedacted, "eventsRedacted": report.eventsRedacted, "adminAnswersPruned": report.adminAnswersPruned,
                                           "ordersErased": report.ordersErased])
             try await store.write { tx in try await tx.log(orderId: nil, type: "maintenance.retention", at: now, data: data) }
         }

@@ -299,9 +299,11 @@ public struct FlowTaskHandler: TaskHandler {
            let response = earlier.response, let value = try? JSONCoding.decode(Value.self, from: response) {
             return (value, nil)
         }
-        // Earlier attempts cut off with no outcome: this call may be their repeat.
-        let repeats = task.attempts > 1
-            ? try await store.attempts(taskId: task.id).filter { $0.attempt < task.attempts && $0.outcome == nil } : []
+        // Earlier calls of this task cut off with no outcome: this call may be their repeat. A task
+        // that ran before has a later attempt number, or was handed back (a shutdown, an open
+        // circuit) under the same number with a note; a first run has neither and needs no look-up.
+        let ranBefore = task.attempts > 1 || task.lastError != nil
+        let repeats = ranBefore ? try await store.attempts(taskId: task.id).filter { $0.outcome == nil } : []
         let attempt = ProviderAttempt(taskId: task.id, orderId: call.orderId, kind: task.kind, attempt: task.attempts,
                                       owner: owner, startedAt: clock.now())
         let attemptId: Int64
@@ -344,8 +346,11 @@ public struct FlowTaskHandler: TaskHandler {
             // answer cannot be recorded (the database went away after the provider answered),
             // the attempt stays open, "outcome unknown", and its repeat is named. Should this
             // write fail too, the attempt stays open: the safe reading.
-            let outcome: ProviderAttempt.Outcome = error is ProviderUnavailable ? .notSent : .failed
-            try? await store.endAttempt(id: attemptId, outcome: outcome, error: "\(error)", at: clock.now())
+            // A call cut off by a shutdown is left open: it may have gone out, and its re-run names it.
+            if !(error is CancellationError) {
+                let outcome: ProviderAttempt.Outcome = error is ProviderUnavailable ? .notSent : .failed
+                try? await store.endAttempt(id: attemptId, outcome: outcome, error: "\(error)", at: clock.now())
+            }
             throw error
         }
         let now = clock.now()

@@ -195,7 +195,8 @@ public struct QueueWorker<Transaction>: Sendable {
             }
         case .failure(let error) where error is CancellationError && Task.isCancelled:
             // Shutting down mid-task: hand it back so another run picks it up without losing an attempt.
-            try? await store.releaseTask(claim, runAt: now, note: nil, now: now)
+            // The note also tells its next run that a call of this attempt may have gone out.
+            try? await store.releaseTask(claim, runAt: now, note: "handed back at shutdown", now: now)
             return report(.released)
         case .failure(let error):
             return report(await recordFailure(claim, error: error, logger: logger))

@@ -124,6 +124,7 @@ public protocol Store: TaskStore, AccountStore where Transaction == any StoreTra
     func pruneAttempts(before: Date, limit: Int) async throws -> Int
     func redactWebhookPayloads(before: Date, limit: Int) async throws -> Int
     func redactEventDetail(before: Date, limit: Int) async throws -> Int
+    func pruneAdminAnswers(before: Date, limit: Int) async throws -> Int
     func ordersToErase(decidedBefore before: Date, limit: Int) async throws -> [String]
     /// Erases a final order's personal data (email, name, ids, payloads, its remembered
     /// verification), keeping its state, amounts, timeline and the audit log; idempotent.

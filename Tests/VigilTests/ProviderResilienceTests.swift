@@ -114,6 +114,24 @@ struct ProviderResilienceTests {
         }
     }
 
+    @Test("a circuit that opens during a call's own retries: the call failed (a try reached the provider), not 'never sent'")
+    func breakerOpensMidCall() async throws {
+        let fake = FakeProvider { _ in .json(502, "{}") }
+        try await fake.run { base in
+            try await withProviderClient(maxAttempts: 3, breakerThreshold: 1, breakerCooldown: 30) { client in
+                let request = OutboundRequest(.POST, "\(base)/v1/refunds")
+                let error = await #expect(throws: ProviderThrottled.self) {
+                    try await client.send(request, provider: .payments, operation: .refund)
+                }
+                #expect(error?.countsAsAttempt == true && error?.error.status == 502)
+                #expect(fake.requests.count == 1, "the second try was refused by the open circuit")
+                await #expect(throws: ProviderUnavailable.self, "a new call is refused before any try") {
+                    try await client.send(request, provider: .payments, operation: .refund)
+                }
+            }
+        }
+    }
+
     @Test("circuit breaker: opens after consecutive failures, fails fast without a request, lets one trial through after the cooldown")
     func breaker() async throws {
         let clock = ManualClock()

@@ -26,8 +26,14 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
         self.operation = operation
         self.kind = kind
         self.status = status
-        self.message = String(message.prefix(300))
+        self.message = Self.withoutEmails(String(message.prefix(300)))
         self.notBefore = notBefore
+    }
+
+    /// A provider's error text is kept (the task's last error, the call attempt, the event log,
+    /// the logs), so an address it quotes is taken out first.
+    public static func withoutEmails(_ text: String) -> String {
+        text.replacing(/[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+/, with: "[email]")
     }
 
     public var description: String {

@@ -120,9 +120,13 @@ public struct ProviderHTTPClient: Sendable {
                      maxAttempts: Int? = nil) async throws -> OutboundResponse {
         let breaker = breakers[provider]
         var attempt = 0
+        var earlier: ProviderError?
         while true {
             attempt += 1
             if let until = breaker?.admit(now: clock.now()) {
+                // A try of this call that failed may have reached the provider: the call failed
+                // (and may have acted), it was not "never sent", and it counts as an attempt.
+                if let earlier { throw ProviderThrottled(error: earlier, retryNotBefore: until) }
                 throw ProviderUnavailable(provider: provider, retryNotBefore: until)
             }
             var failure: ProviderError
@@ -168,6 +172,7 @@ public struct ProviderHTTPClient: Sendable {
                 if let notBefore = last.notBefore { throw ProviderThrottled(error: last, retryNotBefore: notBefore) }
                 throw last
             }
+            earlier = failure
             logger.warning("provider call failed; retrying", metadata: [
                 "provider": .string(provider.rawValue), "operation": .string(operation.rawValue), "attempt": "\(attempt)",
                 "retry_in": .string(DurationText.format(wait)), "error": .string(failure.description)])

@@ -8,8 +8,9 @@ public struct ReencryptionReport: Sendable, Equatable, Codable {
     public var webhooks = 0
     public var parkedDecisions = 0
     public var outbox = 0
+    public var adminAnswers = 0
     public init() {}
-    public var total: Int { sessions + webhooks + parkedDecisions + outbox }
+    public var total: Int { sessions + webhooks + parkedDecisions + outbox + adminAnswers }
 }
 
 /// A table with sealed columns, as key rotation walks it.
@@ -41,6 +42,10 @@ struct SealedTable: Sendable {
                     json: true, filter: "") { row, _ in
             SealedPlace.parkedDecision(orderId: try row.text(required: "order_id"))
         },
+        SealedTable(name: "admin_requests", key: "idempotency_key", textKey: true, extra: [], columns: ["body"],
+                    json: false, filter: "") { row, _ in
+            SealedPlace.adminAnswer(key: try row.text(required: "idempotency_key"))
+        },
         SealedTable(name: "outbox", key: "id", textKey: false, extra: ["idempotency_key"], columns: ["request"],
                     json: true, filter: " AND provider IN ('sendgrid', 'veriff')") { row, _ in
             SealedPlace.outboxRequest(idempotencyKey: try row.text(required: "idempotency_key"))
@@ -69,6 +74,7 @@ extension SQLStore {
             case "sessions": report.sessions = n
             case "webhook_events": report.webhooks = n
             case "parked_decisions": report.parkedDecisions = n
+            case "admin_requests": report.adminAnswers = n
             default: report.outbox = n
             }
         }

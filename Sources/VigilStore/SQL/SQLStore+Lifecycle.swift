@@ -38,6 +38,16 @@ extension SQLStore {
             """, [.date(before)] + types.map { .text($0) } + [.int(limit)])).count
     }
 
+    /// Deletes up to `limit` stored admin API answers (idempotency keys) created before `before`:
+    /// a replay that late is not a retry.
+    public func pruneAdminAnswers(before: Date, limit: Int) async throws -> Int {
+        try await driver.autocommit(SQLStatement("""
+            DELETE FROM admin_requests WHERE idempotency_key IN (
+                SELECT idempotency_key FROM admin_requests WHERE created_at < ? ORDER BY created_at LIMIT ?)
+            RETURNING idempotency_key
+            """, [.date(before), .int(limit)])).count
+    }
+
     /// Orders decided before `before` whose personal data is still held.
     public func ordersToErase(decidedBefore before: Date, limit: Int) async throws -> [String] {
         try await driver.read(SQLStatement("""

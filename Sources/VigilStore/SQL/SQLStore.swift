@@ -387,7 +387,7 @@ public final class SQLStore<Driver: SQLDriver>: Store {
     // MARK: Admin requests and audit
 
     public func claimIdempotencyKey(_ key: String, scope: String, actor: String, now: Date) async throws -> IdempotentRequest {
-        try await driver.transaction { connection in
+        try await driver.transaction { [cipher] connection in
             let inserted = try await connection.execute(SQLStatement("""
                 INSERT INTO admin_requests (idempotency_key, scope, actor, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING
@@ -400,13 +400,16 @@ public final class SQLStore<Driver: SQLDriver>: Store {
             let stored = try row.text(required: "scope")
             if stored != scope { return .mismatch(scope: stored) }
             guard let status = try row.int("status") else { return .inProgress }
-            return .answered(status: status, body: try row.text("body") ?? "")
+            let body = try row.text("body") ?? ""
+            return .answered(status: status, body: try cipher.open(body, context: SealedPlace.adminAnswer(key: key)))
         }
     }
 
+    /// The answer is kept for replays; it can hold an order's email and provider requests, so it is sealed.
     public func answerIdempotencyKey(_ key: String, status: Int, body: String) async throws {
+        let sealed = try cipher.seal(body, context: SealedPlace.adminAnswer(key: key))
         _ = try await driver.autocommit(SQLStatement(
-            "UPDATE admin_requests SET status = ?, body = ? WHERE idempotency_key = ?", [.int(status), .text(body), .text(key)]))
+            "UPDATE admin_requests SET status = ?, body = ? WHERE idempotency_key = ?", [.int(status), .text(sealed), .text(key)]))
     }
 
     public func releaseIdempotencyKey(_ key: String) async throws {

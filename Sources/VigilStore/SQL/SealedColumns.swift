@@ -2,14 +2,16 @@ import VigilCore
 
 /// The columns holding personal data, sealed with `FieldCipher` on the way in and opened on the
 /// way out, so nothing above the store sees ciphertext: customers' emails and names, raw webhook
-/// bodies, parked decisions, and the requests of provider calls that carry an address or a name
-/// (emails, ID sessions). Each value's associated data names its column and row.
+/// bodies, parked decisions, the requests of provider calls that carry an address or a name
+/// (emails, ID sessions), and the admin API's stored answers (replayed for an idempotency key,
+/// they can hold an order's view). Each value's associated data names its column and row.
 enum SealedPlace {
     static func email(orderId: String) -> String { "sessions.customer_email:" + orderId }
     static func name(orderId: String) -> String { "sessions.customer_name:" + orderId }
     static func webhook(provider: String, eventId: String) -> String { "webhook_events.payload:\(provider):\(eventId)" }
     static func parkedDecision(orderId: String) -> String { "parked_decisions.decision:" + orderId }
     static func outboxRequest(idempotencyKey: String) -> String { "outbox.request:" + idempotencyKey }
+    static func adminAnswer(key: String) -> String { "admin_requests.body:" + key }
 }
 
 extension OutboxRecord {
