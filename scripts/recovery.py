@@ -133,6 +133,8 @@ def main():
     database = f"recovery_{os.getpid()}"
     psql(args.pg_url, f"CREATE DATABASE {database}")
     url = args.pg_url.replace("/postgres?", f"/{database}?")
+    if url == args.pg_url:
+        raise SystemExit("recovery: --pg-url must name the postgres database with query options (postgres://.../postgres?sslmode=disable)")
     a, b = Instance("A", args, url, workdir), Instance("B", args, url, workdir)
     waits, rounds = [], []
     try:

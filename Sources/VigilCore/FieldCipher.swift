@@ -12,8 +12,12 @@ import Foundation
 /// place (column and row) as associated data, so a sealed value copied into another row does not
 /// open. The empty string stays empty: it is how an erased email reads.
 public struct FieldCipher: Sendable {
-    /// One AES-256 key and its id.
-    public struct Key: Sendable, Equatable {
+    /// One AES-256 key and its id. Printed, it shows only its id.
+    public struct Key: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+        public var description: String { "<key \(id)>" }
+        public var debugDescription: String { description }
+        public var customMirror: Mirror { Mirror(self, children: ["id": id]) }
+
         public let id: String
         /// The key's bytes (SymmetricKey itself is not Sendable).
         let bytes: [UInt8]

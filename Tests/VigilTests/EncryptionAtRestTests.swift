@@ -194,13 +194,14 @@ func withStoreLocation<T: Sendable>(_ backend: Backend, _ body: @Sendable (Store
     }
 }
 
-/// The database at `location`, migrated, opened under `cipher` for the duration of `body`.
-func withStore(at location: StoreLocation, cipher: FieldCipher, _ body: @Sendable (any Store) async throws -> Void) async throws {
+/// The database at `location`, migrated (unless told not to), opened under `cipher` for the duration of `body`.
+func withStore(at location: StoreLocation, cipher: FieldCipher, migrate: Bool = true,
+               _ body: @Sendable (any Store) async throws -> Void) async throws {
     switch location {
     case .sqlite(let path):
         let store = try await SQLiteStore.open(path: path, logger: quietLogger, cipher: cipher)
         do {
-            _ = try await store.migrate()
+            if migrate { _ = try await store.migrate() }
             try await body(store)
         } catch {
             try? await store.close()
@@ -210,7 +211,7 @@ func withStore(at location: StoreLocation, cipher: FieldCipher, _ body: @Sendabl
     case .postgres(let database):
         let store = PostgresStore(settings: try TestPostgres.settings(database: database), logger: quietLogger, cipher: cipher)
         try await withRunning(store) {
-            _ = try await store.migrate()
+            if migrate { _ = try await store.migrate() }
             try await body(store)
         }
     }

@@ -117,6 +117,29 @@ struct ProviderAttemptTests {
         }
     }
 
+    @Test("a call cut off by a shutdown stays open; the task handed back runs under the same attempt number and names it",
+          arguments: Backend.allCases)
+    func cutOffByShutdown(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let identity = ScriptedIdentity()
+            let sandbox = SandboxProviders().providers
+            let h = Harness(store: store, providers: Providers(identity: identity, email: sandbox.email, payments: sandbox.payments,
+                                                               shop: sandbox.shop))
+            _ = try await h.flow.receiveOrder(h.order("Q1"), payload: "{}")
+            let handler = FlowTaskHandler(store: store, providers: h.providers, clock: h.clock, owner: "w1")
+            let claim = try #require(try await store.taskStore.claimTasks(
+                queue: FlowQueues.verification, limit: 1, owner: "w1", now: h.clock.now(), leaseDuration: 8).first)
+            identity.script(["cancel"])
+            await #expect(throws: CancellationError.self) { _ = try await handler.perform(claim) }
+            // What the worker does with a task cut off by its shutdown.
+            try await store.taskStore.releaseTask(claim, runAt: h.clock.now(), note: "handed back at shutdown", now: h.clock.now())
+            try await h.drain()
+            let opens = try await store.attempts(orderId: "Q1").filter { $0.kind == "open_session" }
+            #expect(opens.map(\.outcome) == [nil, .answered] && opens.map(\.attempt) == [1, 1], "\(opens)")
+            #expect(try await store.eventLog(orderId: "Q1").contains { $0.type == "provider.call_repeated" })
+        }
+    }
+
     @Test("a repeat is named when it is made, even when it fails; a call not made (circuit open) ends 'not_sent' and its re-run keeps a row of its own",
           arguments: Backend.allCases)
     func repeatFailsAndCircuitOpen(_ backend: Backend) async throws {
@@ -160,7 +183,7 @@ struct FailingIdentity: IdentityVerifier {
 }
 
 /// An ID provider that follows a script, one step per call: "fail" (a 503), "echo" (a 503 quoting
-/// the customer's address), "circuit" (the call not made), then answers as the sandbox does.
+/// the customer's address), "cancel" (cut off by a shutdown), "circuit" (the call not made), then answers as the sandbox does.
 final class ScriptedIdentity: IdentityVerifier, Sendable {
     private let steps = Mutex<[String]>([])
     func script(_ next: [String]) { steps.withLock { $0 = next } }
@@ -172,6 +195,7 @@ final class ScriptedIdentity: IdentityVerifier, Sendable {
         case "echo":
             throw ProviderError(provider: .veriff, operation: .createSession, kind: .transient, status: 503,
                                 message: "cannot verify \(request.customerEmail)")
+        case "cancel": throw CancellationError()
         case "circuit": throw ProviderUnavailable(provider: .veriff, retryNotBefore: Date(timeIntervalSince1970: 0))
         default: return try await SandboxProviders().providers.identity.createSession(request, call: call)
         }

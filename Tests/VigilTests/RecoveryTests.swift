@@ -112,8 +112,10 @@ extension RecoveryTests {
         }
         try await withPostgresDatabase { target in
             try PrivateCluster.shell(["\(bin)/pg_restore", "--no-owner", "--dbname", url(target), dump])
-            try await withStore(at: .postgres(database: target), cipher: .development) { store in
-                #expect(try await store.migrationStatus().pending.isEmpty)
+            try await withStore(at: .postgres(database: target), cipher: .development, migrate: false) { store in
+                #expect(try await store.migrationStatus().pending.isEmpty, "the copy's schema is current as restored")
+                let raw = try await EncryptionAtRestTests.rawText(store, "SELECT customer_email AS v FROM sessions WHERE order_id = 'P1'")
+                #expect(raw.count == 1 && raw[0].hasPrefix("enc:v1:"), "restored sealed, as it was")
                 #expect(try await store.session(orderId: "P1")?.customerEmail == "P1@example.com")
                 let h = Harness(store: store, clock: clock)
                 clock.advance(by: 73 * 3600)  // the copy sat unused past the deadline

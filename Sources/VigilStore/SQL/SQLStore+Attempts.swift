@@ -5,8 +5,7 @@ import VigilCore
 /// records the call's answer or failure, with its outcome.
 extension SQLStore {
     public func startAttempt(_ a: ProviderAttempt) async throws -> Int64 {
-        try await driver.autocommit(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a)))
-            .first.map { try $0.int64(required: "id") } ?? 0
+        try SQLStatements.attemptId(try await driver.autocommit(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a))))
     }
 
     public func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws {
@@ -37,8 +36,7 @@ extension SQLStore {
 
 extension SQLStoreTransaction {
     func startAttempt(_ a: ProviderAttempt) async throws -> Int64 {
-        try await connection.query(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a)))
-            .first.map { try $0.int64(required: "id") } ?? 0
+        try SQLStatements.attemptId(try await connection.query(SQLStatement(SQLStatements.insertAttempt, SQLStatements.binds(a))))
     }
 
     func endAttempt(id: Int64, outcome: ProviderAttempt.Outcome, error: String?, at: Date) async throws {
@@ -51,6 +49,11 @@ enum SQLStatements {
     static let insertAttempt = """
         INSERT INTO provider_attempts (task_id, order_id, kind, attempt, owner, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id
         """
+
+    static func attemptId(_ rows: [SQLRow]) throws -> Int64 {
+        guard let row = rows.first else { throw StoreError("recording a provider call attempt returned no id") }
+        return try row.int64(required: "id")
+    }
 
     static func binds(_ a: ProviderAttempt) -> [SQLValue] {
         [.int(a.taskId), .text(a.orderId), .text(a.kind), .int(a.attempt), .text(a.owner), .date(a.startedAt)]

@@ -250,5 +250,13 @@ public enum Schema {
             "CREATE INDEX provider_attempts_task ON provider_attempts (task_id, attempt)",
             "CREATE INDEX provider_attempts_started ON provider_attempts (started_at, id)",
         ]),
+        Migration(version: 9, name: "failure events still holding detail", statements: [
+            // Retention empties the detail of failure events; without this the hourly pass would
+            // walk every old event, emptied or not, through events_at, growing for ever.
+            """
+            CREATE INDEX events_detail ON events (at, id)
+            WHERE type IN ('task.failed', 'task.dead', 'provider.call_repeated') AND data <> '{}'
+            """,
+        ]),
     ]
 }
