@@ -68,17 +68,22 @@ struct PostgresPreparedTests {
             try await TestPostgres.admin("""
                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()
                 """)
-            // The pool may hand out the dead connection once more: that attempt fails, the next
-            // gets a new connection.
+            // The pool may hand out each dead connection once more (the server ends them a moment
+            // after the call returns): those attempts fail, later ones get new connections. Bounded
+            // in attempts and in time, not a sleep.
             var answer: String?
-            for _ in 0..<20 where answer == nil {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while answer == nil, ContinuousClock.now < deadline {
                 answer = try? await store.driver.read(Self.everyType("after")).first?.text("t")
             }
             #expect(answer == "after")
             // On whichever new connection runs it: BEGIN, that statement, and this count query.
-            let onServer = try await store.driver.transaction { tx in
-                _ = try await tx.query(Self.everyType("in a transaction"))
-                return try await tx.query("SELECT count(*) AS n FROM pg_prepared_statements").first?.int("n")
+            var onServer: Int?
+            while onServer == nil, ContinuousClock.now < deadline {
+                onServer = try? await store.driver.transaction { tx in
+                    _ = try await tx.query(Self.everyType("in a transaction"))
+                    return try await tx.query("SELECT count(*) AS n FROM pg_prepared_statements").first?.int("n")
+                }
             }
             #expect(onServer == 3)
         }
