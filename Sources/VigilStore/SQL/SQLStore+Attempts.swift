@@ -24,11 +24,14 @@ extension SQLStore {
             .map(ProviderAttempt.init(row:))
     }
 
-    /// Deletes up to `limit` attempts started before `before` (retention, with finished tasks).
+    /// Deletes up to `limit` attempts started before `before` (retention, with finished tasks),
+    /// except those of a task still to run: its next run needs them to name a repeat.
     public func pruneAttempts(before: Date, limit: Int) async throws -> Int {
         try await driver.autocommit(SQLStatement("""
             DELETE FROM provider_attempts WHERE id IN (
-                SELECT id FROM provider_attempts WHERE started_at < ? ORDER BY started_at, id LIMIT ?)
+                SELECT a.id FROM provider_attempts a WHERE a.started_at < ? AND NOT EXISTS (
+                    SELECT 1 FROM tasks t WHERE t.id = a.task_id AND t.state IN ('scheduled', 'retrying', 'running'))
+                ORDER BY a.started_at, a.id LIMIT ?)
             RETURNING id
             """, [.date(before), .int(limit)])).count
     }
