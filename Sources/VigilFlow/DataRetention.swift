@@ -32,42 +32,36 @@ public struct DataRetention: Sendable {
     public func run(now: Date) async throws -> Report {
         var report = Report()
         let cutoff = now.addingTimeInterval(-settings.retention)
-        for _ in 0..<Self.maxBatches {
-            let n = try await store.pruneFinishedTasks(before: cutoff, limit: Self.batch)
-            report.tasksPruned += n
-            if n < Self.batch { break }
-        }
-        for _ in 0..<Self.maxBatches {
-            let n = try await store.pruneAttempts(before: cutoff, limit: Self.batch)
-            report.attemptsPruned += n
-            if n < Self.batch { break }
-        }
-        for _ in 0..<Self.maxBatches {
-            let n = try await store.pruneAdminAnswers(before: cutoff, limit: Self.batch)
-            report.adminAnswersPruned += n
-            if n < Self.batch { break }
-        }
-        for _ in 0..<Self.maxBatches {
-            let n = try await store.redactEventDetail(before: cutoff, limit: Self.batch)
-            report.eventsRedacted += n
-            if n < Self.batch { break }
-        }
-        for _ in 0..<Self.maxBatches {
-            let n = try await store.redactWebhookPayloads(before: cutoff, limit: Self.batch)
-            report.payloadsRedacted += n
-            if n < Self.batch { break }
-        }
+        report.tasksPruned = try await Self.inBatches { try await store.pruneFinishedTasks(before: cutoff, limit: $0) }
+        report.attemptsPruned = try await Self.inBatches { try await store.pruneAttempts(before: cutoff, limit: $0) }
+        report.adminAnswersPruned = try await Self.inBatches { try await store.pruneAdminAnswers(before: cutoff, limit: $0) }
+        report.eventsRedacted = try await Self.inBatches { try await store.redactEventDetail(before: cutoff, limit: $0) }
+        report.payloadsRedacted = try await Self.inBatches { try await store.redactWebhookPayloads(before: cutoff, limit: $0) }
         for _ in 0..<Self.maxBatches {
             let orders = try await store.ordersToErase(decidedBefore: now.addingTimeInterval(-settings.personalDataRetention), limit: Self.batch)
             for order in orders where try await store.eraseOrder(order, at: now) == .erased { report.ordersErased += 1 }
             if orders.count < Self.batch { break }
         }
         if report != Report() {
-            let data = JSONCoding.object(["tasksPruned": report.tasksPruned, "attemptsPruned": report.attemptsPruned, "payloadsRedacted": report.payloadsRedacted, "eventsRedacted": report.eventsRedacted, "adminAnswersPruned": report.adminAnswersPruned,
-                                          "ordersErased": report.ordersErased])
+            let data = JSONCoding.object([
+                "tasksPruned": report.tasksPruned, "attemptsPruned": report.attemptsPruned,
+                "adminAnswersPruned": report.adminAnswersPruned, "eventsRedacted": report.eventsRedacted,
+                "payloadsRedacted": report.payloadsRedacted, "ordersErased": report.ordersErased])
             try await store.write { tx in try await tx.log(orderId: nil, type: "maintenance.retention", at: now, data: data) }
         }
         return report
+    }
+
+    /// Runs one batched step until a batch comes back short (or `maxBatches`, so one pass stays
+    /// bounded); how many rows it changed in all.
+    static func inBatches(_ step: (Int) async throws -> Int) async throws -> Int {
+        var total = 0
+        for _ in 0..<maxBatches {
+            let n = try await step(batch)
+            total += n
+            if n < batch { break }
+        }
+        return total
     }
 
     /// The start of the next hour.

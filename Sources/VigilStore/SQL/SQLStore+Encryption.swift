@@ -47,7 +47,7 @@ struct SealedTable: Sendable {
             SealedPlace.adminAnswer(key: try row.text(required: "idempotency_key"))
         },
         SealedTable(name: "outbox", key: "id", textKey: false, extra: ["idempotency_key"], columns: ["request"],
-                    json: true, filter: " AND provider IN ('sendgrid', 'veriff')") { row, _ in
+                    json: true, filter: " AND provider IN (\(OutboxRecord.personalRequestProviders.map { "'\($0.rawValue)'" }.joined(separator: ", ")))") { row, _ in
             SealedPlace.outboxRequest(idempotencyKey: try row.text(required: "idempotency_key"))
         },
     ]

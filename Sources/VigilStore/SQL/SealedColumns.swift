@@ -17,7 +17,8 @@ enum SealedPlace {
 extension OutboxRecord {
     /// Whether the call's request holds personal data: an email's address and name, or the
     /// name and email an ID session is opened with. Refunds and shop updates hold neither.
-    var requestIsPersonal: Bool { provider == .sendgrid || provider == .veriff }
+    var requestIsPersonal: Bool { Self.personalRequestProviders.contains(provider) }
+    static let personalRequestProviders: [Provider] = [.sendgrid, .veriff]
 }
 
 extension FieldCipher {
